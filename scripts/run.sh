@@ -1,9 +1,66 @@
 #!/usr/bin/env bash
-# `make run`: a local NameServer plus one three-node broker group on loopback.
+# `make run`: a local NameServer plus one three-node broker group on loopback,
+# in the foreground. Data lives under ./data; Ctrl-C stops everything cleanly
+# (each broker transfers leadership if it leads, unregisters, and closes its log).
 set -euo pipefail
+cd "$(dirname "$0")/.."
+
 if [ ! -x bin/namesrv ] || [ ! -x bin/dledger-broker ]; then
-  echo "make run: the namesrv and dledger-broker binaries are not built yet."
-  echo "What exists today: the storage engine (commitlog, consumequeue, indexfile) and its tests;"
-  echo "run 'make test' to exercise it."
-  exit 0
+  echo "make run: bin/namesrv and bin/dledger-broker are not built (run 'make build')." >&2
+  exit 1
 fi
+
+NAMESRV=127.0.0.1:9876
+PEERS=n0=127.0.0.1:20911,n1=127.0.0.1:20912,n2=127.0.0.1:20913
+DATA=${DATA:-./data}
+mkdir -p "$DATA/logs"
+
+pids=()
+stop() {
+  trap - INT TERM EXIT
+  echo
+  echo "stopping brokers and NameServer..."
+  # Brokers first (they unregister from the NameServer), then the NameServer.
+  for p in "${pids[@]:1}"; do kill -TERM "$p" 2>/dev/null || true; done
+  for p in "${pids[@]:1}"; do wait "$p" 2>/dev/null || true; done
+  kill -TERM "${pids[0]}" 2>/dev/null || true
+  wait "${pids[0]}" 2>/dev/null || true
+  echo "stopped; data kept under $DATA"
+}
+trap stop INT TERM EXIT
+
+bin/namesrv --listen "$NAMESRV" >"$DATA/logs/namesrv.log" 2>&1 &
+pids+=($!)
+
+for i in 0 1 2; do
+  # setsid: Ctrl-C reaches this script only, which then stops the brokers in order.
+  setsid bin/dledger-broker --id "n$i" --peers "$PEERS" \
+    --listen "127.0.0.1:1091$((i + 1))" --namesrv "$NAMESRV" \
+    --broker-name broker-a --cluster DefaultCluster \
+    --data "$DATA/n$i" >"$DATA/logs/broker-n$i.log" 2>&1 &
+  pids+=($!)
+done
+
+cat <<INFO
+NameServer      $NAMESRV
+broker group    broker-a (cluster DefaultCluster), Raft peers $PEERS
+  n0 clients    127.0.0.1:10911   data $DATA/n0
+  n1 clients    127.0.0.1:10912   data $DATA/n1
+  n2 clients    127.0.0.1:10913   data $DATA/n2
+logs            $DATA/logs/
+Point a RocketMQ client at the NameServer: producer.WithNameServer([]string{"$NAMESRV"}).
+Ctrl-C stops the group.
+INFO
+
+# Report the elected master once the NameServer knows it (bounded wait).
+for _ in $(seq 1 50); do
+  if grep -q "became leader" "$DATA"/logs/broker-n*.log 2>/dev/null; then
+    grep -h "became leader" "$DATA"/logs/broker-n*.log | tail -1
+    break
+  fi
+  sleep 0.2
+done
+
+# Stay in the foreground until Ctrl-C or until a process exits on its own.
+wait -n "${pids[@]}" || true
+echo "a process exited; see $DATA/logs/" >&2

@@ -3,7 +3,10 @@
 // Production code uses OS (the real file system, with mmap'd regions from
 // github.com/edsrzf/mmap-go). Tests use the in-memory implementations in this
 // package: a memory FS, a crash FS that keeps only synced bytes and can keep,
-// drop or tear unsynced pages when it "loses power", and an error-injecting FS.
+// drop or tear unsynced pages when it "loses power", and an error-injecting FS:
+// NewMem, NewCrash and NewErr (with the injectors FailNth, FailFrom, Switch,
+// NoSpace and Chain). The conformance tests run against OS, MemFS and
+// CrashFS alike.
 //
 // # Durability contract
 //

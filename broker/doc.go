@@ -1,0 +1,79 @@
+// Package broker is one node of a broker group: the RocketMQ 4.x remoting
+// server (REMOTING.md) in front of one replica of the group's Raft-replicated
+// store. Every replica runs a Broker; the store's Raft leader is the group's
+// master.
+//
+//	cfg, warnings, err := broker.LoadProperties(f) // or broker.DefaultConfig()
+//	ln, addr, err := broker.Listen(cfg)    // addr is the store's StoreHost
+//	cfg.Listener = ln
+//	st, err := store.Open(storeCfg)        // storeCfg.StoreHost = addr
+//	b, err := broker.New(cfg, st)          // b owns st from here on
+//	err = b.Start()
+//	defer b.Close()                        // hand leadership over, unregister, stop
+//
+// # Roles
+//
+// The leader (store.LeaderReady: elected and caught up) registers with every
+// NameServer as brokerId 0 with its Raft term (namesrv.ExtDLedgerTerm), at
+// once on election (measured: ~2 ms after the store reports leadership) and
+// every RegisterNameServerPeriod. Followers register as their follower id
+// (RocketMQ's DLedger rule: "n<k>" -> k+1). Only the leader runs the delay
+// service and creates system topics. Shutdown stops the store first (which
+// transfers leadership), then unregisters.
+//
+// # Writes on a follower
+//
+// Writes are served only by the ready leader (store.LeaderReady): a node
+// elected a moment ago has not applied its predecessors' last entries yet,
+// and auto-creating a topic from a stale view could overwrite its config.
+// SEND, CONSUMER_SEND_MSG_BACK, UPDATE_CONSUMER_OFFSET, END_TRANSACTION,
+// LOCK/UNLOCK_BATCH_MQ and the topic admin requests that reach a follower
+// are forwarded to the
+// leader and the leader's answer is relayed (forward.go): producers keep a
+// stale leader address for up to 30 s and the Go client retries on the same
+// address, so refusing would fail their sends for that long. When the
+// leader's address is not known yet, or the forward fails, the follower
+// answers SERVICE_NOT_AVAILABLE (14, retried by the Go producer) with a
+// remark naming the leader. A forwarded request is never forwarded again.
+//
+// # Reads
+//
+// PULL_MESSAGE, offsets queries, QUERY_MESSAGE and VIEW_MESSAGE_BY_ID are
+// served by any replica from its applied state. Pulls are held (long
+// polling) until a message arrives in their queue (the store's OnArrive
+// hook) or min(suspendTimeoutMillis, MaxLongPollingTime) passes; they run on
+// their own executor so a held pull never delays other requests of the
+// connection. On a follower an offset beyond the queue's end is treated as
+// replication lag (held, PULL_NOT_FOUND), never as PULL_OFFSET_MOVED.
+// A push consumer's pulls carry no subscription: its heartbeat's is used; a
+// pull without either returns every message (the client filters by tag).
+//
+// # Choices where RocketMQ leaves room
+//
+//   - QUERY_CONSUMER_OFFSET for a group without a stored offset answers
+//     QUERY_NOT_FOUND (22), so the client applies its ConsumeFromWhere.
+//   - GET_CONSUMER_LIST_BY_GROUP for an unknown group answers SUCCESS with
+//     an empty list.
+//   - Delayed messages: SCHEDULE_TOPIC_XXXX queue level-1; each delivered
+//     batch and its progress record go in one Raft entry, so a failover
+//     neither loses nor duplicates a delayed message.
+//   - Transactions: half messages in RMQ_SYS_TRANS_HALF_TOPIC; commit and
+//     rollback write an op record, in the same Raft entry as the committed
+//     message, so a half message is resolved exactly once. Half messages
+//     older than TransactionTimeOut are checked with a live producer of
+//     their group (CHECK_TRANSACTION_STATE, oneway) every
+//     TransactionCheckInterval and rolled back after TransactionCheckMax
+//     checks; check counts are the leader's memory.
+//   - Dead-letter topics are write-only (perm 2), as in RocketMQ.
+//
+// # Concurrency
+//
+// Handlers run concurrently (one goroutine per request; pulls on their own
+// executor). Shared state: clientManager (one mutex), longPoll (one mutex,
+// never held while blocking), registrar and forwarder (one mutex each),
+// scheduleService and txnChecker (start/stop under their mutex; their
+// loops own their offsets), lockTable (one mutex), txnState (one mutex,
+// held across the write that resolves a half message so it is resolved
+// once). No lock is held while calling the store or the network, except
+// txnState's; no two of these locks are ever held together.
+package broker

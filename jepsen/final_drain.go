@@ -1,0 +1,109 @@
+package jepsen
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/dledgermq/dledgermq/client"
+	"github.com/dledgermq/dledgermq/message"
+)
+
+// drainProcess is the process id of final drains.
+const drainProcess = 1 << 20
+
+// Settle waits until every node reports the same max offset for every
+// queue in two polls in a row (replicas caught up), or until timeout. It
+// returns whether they converged and the last offsets seen (node → queue
+// → max offset, -1 when the node did not answer).
+func Settle(ctx context.Context, cl *Cluster, c *client.Client, queues []client.MessageQueue, timeout time.Duration) (bool, map[string][]int64) {
+	deadline := time.Now().Add(timeout)
+	var prev map[string][]int64
+	for {
+		cur := make(map[string][]int64)
+		agree := true
+		for _, n := range cl.Nodes {
+			cs := c.Consumer("jepsen-drain").OnBroker(n.Client.String())
+			for _, mq := range queues {
+				qctx, cancel := context.WithTimeout(ctx, time.Second)
+				off, err := cs.MaxOffset(qctx, mq)
+				cancel()
+				if err != nil {
+					off, agree = -1, false
+				}
+				cur[n.ID] = append(cur[n.ID], off)
+			}
+		}
+		for _, n := range cl.Nodes[1:] {
+			agree = agree && slices.Equal(cur[n.ID], cur[cl.Nodes[0].ID])
+		}
+		stable := agree && prev != nil && slices.Equal(prev[cl.Nodes[0].ID], cur[cl.Nodes[0].ID])
+		if stable {
+			return true, cur
+		}
+		if time.Now().After(deadline) || ctx.Err() != nil {
+			return false, cur
+		}
+		prev = cur
+		time.Sleep(200 * time.Millisecond)
+	}
+}
+
+// DrainAll reads every queue from every node, from offset 0 to the end,
+// recording one drain operation per (node, queue).
+func DrainAll(ctx context.Context, rec *Recorder, cl *Cluster, c *client.Client, queues []client.MessageQueue) error {
+	for _, n := range cl.Nodes {
+		cs := c.Consumer("jepsen-drain").OnBroker(n.Client.String())
+		for _, mq := range queues {
+			inv, err := rec.Invoke(Op{Process: drainProcess, Kind: KindDrain, Node: n.ID, Queue: QueueOf(mq)})
+			if err != nil {
+				return err
+			}
+			es, derr := drainQueue(ctx, cs, mq)
+			done := inv.As(OK)
+			if derr != nil {
+				done.Type, done.Error = Fail, derr.Error()
+			} else {
+				done.Entries = es
+			}
+			if _, err := rec.Complete(done); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// drainQueue pulls mq from offset 0 until the broker has nothing more.
+func drainQueue(ctx context.Context, cs *client.Consumer, mq client.MessageQueue) ([]Entry, error) {
+	var es []Entry
+	off := int64(0)
+	for range 1 << 20 { // bounded: 32 M messages
+		pctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		res, err := cs.Pull(pctx, mq, off, 32)
+		cancel()
+		if err != nil {
+			return es, fmt.Errorf("drain %s at %d: %w", mq, off, err)
+		}
+		switch res.Status {
+		case client.PullFound:
+			for _, m := range res.Messages {
+				es = append(es, Entry{Offset: m.QueueOffset, Value: string(m.Body),
+					Key: m.Properties.Get(message.PropShardingKey), MsgID: m.UniqKey()})
+			}
+			if res.NextBeginOffset <= off {
+				return es, fmt.Errorf("drain %s: next offset %d does not advance past %d", mq, res.NextBeginOffset, off)
+			}
+			off = res.NextBeginOffset
+		case client.PullNoNewMsg, client.PullOffsetIllegal:
+			if off < res.MaxOffset {
+				return es, fmt.Errorf("drain %s: %s at %d below max offset %d", mq, res.Status, off, res.MaxOffset)
+			}
+			return es, nil
+		default:
+			return es, fmt.Errorf("drain %s at %d: status %s", mq, off, res.Status)
+		}
+	}
+	return es, fmt.Errorf("drain %s: too many messages", mq)
+}

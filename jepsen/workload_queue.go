@@ -1,0 +1,198 @@
+package jepsen
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/dledgermq/dledgermq/client"
+	"github.com/dledgermq/dledgermq/message"
+)
+
+// QueueWorkload sends unique values from several producers and reads
+// queue offsets from the leader, recording every operation. Values are
+// "p<process>-<n>", stored as the message body; with Keys > 0 each value
+// also carries a sharding key (SHARDING_KEY) and producers use
+// client.ByShardingKey, so each key's messages share a queue.
+type QueueWorkload struct {
+	Topic  string
+	Queues []client.MessageQueue
+	// Producers and Readers are the process counts. Producers are
+	// processes 0..Producers-1, readers follow.
+	Producers, Readers int
+	// Keys is the number of sharding keys (0: none). Producer p uses keys
+	// p, p+Producers, ... so a key has a single sender and its sends are
+	// sequential.
+	Keys int
+	// Pause is the think time between a process's operations.
+	Pause time.Duration
+	// Seed drives value/key/offset choices (stream "workload/<process>").
+	Seed uint64
+
+	acked []atomic.Int64 // per queue index: 1 + highest acked offset
+}
+
+// QueueOf converts a client queue to a history queue.
+func QueueOf(mq client.MessageQueue) Queue {
+	return Queue{Topic: mq.Topic, Broker: mq.BrokerName, ID: mq.QueueID}
+}
+
+func (w *QueueWorkload) queueIndex(mq client.MessageQueue) int {
+	for i, q := range w.Queues {
+		if q == mq {
+			return i
+		}
+	}
+	return -1
+}
+
+// Run runs the workload until ctx ends, then waits for the operations in
+// flight (each is bounded by the client's timeouts). newClient makes one
+// client per process (its own connections).
+func (w *QueueWorkload) Run(ctx context.Context, rec *Recorder, cl *Cluster, newClient func(name string, selector client.QueueSelector) (*client.Client, error)) error {
+	if len(w.Queues) == 0 || w.Producers < 1 {
+		return fmt.Errorf("%w: workload needs queues and producers", ErrInvalidConfig)
+	}
+	w.acked = make([]atomic.Int64, len(w.Queues))
+	var wg sync.WaitGroup
+	errs := make([]error, w.Producers+w.Readers)
+	for p := range w.Producers + w.Readers {
+		sel := client.RoundRobin()
+		if p < w.Producers && w.Keys > 0 {
+			sel = client.ByShardingKey()
+		}
+		c, err := newClient("p"+strconv.Itoa(p), sel)
+		if err != nil {
+			return err
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			defer c.Close()
+			rng := NewRand(w.Seed, "workload/"+strconv.Itoa(p))
+			if p < w.Producers {
+				errs[p] = w.produce(ctx, rec, c, p, rng)
+			} else {
+				errs[p] = w.read(ctx, rec, cl, c, p, rng)
+			}
+		}()
+	}
+	wg.Wait()
+	return errors.Join(errs...)
+}
+
+func (w *QueueWorkload) sleep(ctx context.Context) bool {
+	if w.Pause <= 0 {
+		return ctx.Err() == nil
+	}
+	t := time.NewTimer(w.Pause)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-ctx.Done():
+		return false
+	}
+}
+
+// produce sends values until ctx ends. Sends run on their own context: the
+// end of the workload must not turn a send's outcome into "unknown".
+func (w *QueueWorkload) produce(ctx context.Context, rec *Recorder, c *client.Client, p int, rng *rand.Rand) error {
+	cfg := c.Config()
+	sendBudget := time.Duration(cfg.Retries+1)*(cfg.SendTimeout+cfg.MaxRetryBackoff) + time.Second
+	for n := 0; w.sleep(ctx); n++ {
+		v := "p" + strconv.Itoa(p) + "-" + strconv.Itoa(n)
+		key := ""
+		if w.Keys > 0 {
+			per := max(1, (w.Keys-p+w.Producers-1)/w.Producers) // keys p, p+P, ... below Keys
+			key = "k" + strconv.Itoa(p+w.Producers*rng.IntN(per))
+		}
+		inv, err := rec.Invoke(Op{Process: p, Kind: KindSend, Value: v, Key: key})
+		if err != nil {
+			return err
+		}
+		msg := &message.Message{Topic: w.Topic, Body: []byte(v)}
+		if key != "" {
+			msg.Properties.Set(message.PropShardingKey, key)
+		}
+		sctx, cancel := context.WithTimeout(context.Background(), sendBudget)
+		res, err := c.Producer().Send(sctx, msg)
+		cancel()
+		done := inv.As(OK)
+		done.Attempts = res.Attempts
+		done.MsgID = res.MsgID
+		switch res.Outcome {
+		case client.OutcomeOK:
+			done.Queue, done.Offset, done.MaybeDup = QueueOf(res.Queue), res.QueueOffset, res.MaybeDuplicated
+			if i := w.queueIndex(res.Queue); i >= 0 && res.QueueOffset >= 0 {
+				for {
+					cur := w.acked[i].Load()
+					if res.QueueOffset+1 <= cur || w.acked[i].CompareAndSwap(cur, res.QueueOffset+1) {
+						break
+					}
+				}
+			}
+		case client.OutcomeFailed:
+			done.Type = Fail
+		default:
+			done.Type = Info
+		}
+		if err != nil {
+			done.Error = err.Error()
+		}
+		if _, err := rec.Complete(done); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// read reads random offsets near the acknowledged tail of random queues
+// from the current master (the route's brokerId 0).
+func (w *QueueWorkload) read(ctx context.Context, rec *Recorder, cl *Cluster, c *client.Client, p int, rng *rand.Rand) error {
+	cs := c.Consumer("jepsen-reader")
+	for w.sleep(ctx) {
+		i := rng.IntN(len(w.Queues))
+		mq := w.Queues[i]
+		tail := w.acked[i].Load()
+		off := max(0, tail-3+rng.Int64N(5)) // around the acked tail
+		inv, err := rec.Invoke(Op{Process: p, Kind: KindRead, Queue: QueueOf(mq), Offset: off})
+		if err != nil {
+			return err
+		}
+		rctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+		res, err := cs.Pull(rctx, mq, off, 1)
+		cancel()
+		done := inv.As(OK)
+		if n := cl.NodeByClientAddr(res.Addr); n != nil {
+			done.Node = n.ID
+		}
+		if err == nil {
+			done.Note = fmt.Sprintf("%s min=%d max=%d next=%d suggest=%d", res.Status, res.MinOffset, res.MaxOffset, res.NextBeginOffset, res.SuggestWhichBrokerID)
+		}
+		switch {
+		case err != nil:
+			done.Type, done.Error = Fail, err.Error()
+		case res.Status == client.PullFound && len(res.Messages) > 0:
+			m := res.Messages[0]
+			if m.QueueOffset != off {
+				done.Type, done.Error = Fail, fmt.Sprintf("pulled offset %d, asked %d", m.QueueOffset, off)
+			} else {
+				done.Value = string(m.Body)
+			}
+		case res.Status == client.PullNoNewMsg || res.Status == client.PullOffsetIllegal:
+			// Nothing at off yet: the read returns nothing.
+		default:
+			done.Type, done.Error = Fail, "pull status "+res.Status.String()
+		}
+		if _, err := rec.Complete(done); err != nil {
+			return err
+		}
+	}
+	return nil
+}

@@ -148,6 +148,7 @@ func (b *Broker) handleQueryMessage(_ context.Context, _ *remoting.Conn, req *re
 	resp := remoting.NewResponse(req, remoting.Success, "")
 	resp.SetExtInt("indexLastUpdateTimestamp", b.cfg.Now().UnixMilli()) // the index follows applied messages
 	resp.SetExtInt("indexLastUpdatePhyoffset", res.IndexLastUpdatePhys)
+	b.serveAsStoreHost(res.Body)
 	resp.Body = res.Body
 	return resp
 }
@@ -164,6 +165,7 @@ func (b *Broker) handleViewMessageByID(_ context.Context, _ *remoting.Conn, req 
 	if err != nil {
 		return remoting.NewResponse(req, remoting.SystemError, fmt.Sprintf("can not find message by the offset, %d: %v", phys, err))
 	}
+	b.serveAsStoreHost(raw)
 	resp := remoting.NewResponse(req, remoting.Success, "")
 	resp.Body = raw
 	return resp

@@ -81,6 +81,7 @@ func New(cfg Config, st MessageStore) (*Broker, error) {
 	b.followID = cfg.FollowerBrokerID("")
 
 	scfg := cfg.Server
+	scfg.Conn.IdleTimeout = cfg.ServerChannelMaxIdleTime
 	userOnClose := scfg.OnClose
 	scfg.OnClose = func(c *remoting.Conn, err error) {
 		if userOnClose != nil {

@@ -162,6 +162,16 @@ type Config struct {
 	DLedgerPeers  string
 	DLedgerSelfID string
 
+	// ServerChannelMaxIdleTime closes a client connection from which no
+	// complete frame has arrived for this long: a half-open peer, one that
+	// connected and sent nothing, or one that stopped inside a frame
+	// (serverChannelMaxIdleTimeSeconds, whole seconds; a Go duration such
+	// as "500ms" is accepted too). It replaces Server.Conn.IdleTimeout. The
+	// Go client heartbeats every 30 s, so keep it well above that and
+	// above MaxLongPollingTime. 0 disables it. Default 120 s (RocketMQ's
+	// serverChannelMaxIdleTimeSeconds and the Go client's read deadline).
+	ServerChannelMaxIdleTime time.Duration
+
 	// Listener, if set, is served instead of listening on
 	// BrokerIP1:ListenPort (tests pre-listen on 127.0.0.1:0 so the store
 	// can be given the address before the broker exists). The broker owns
@@ -214,6 +224,7 @@ func DefaultConfig() Config {
 		StorePathRootDir:               "store",
 		MappedFileSizeCommitLog:        1 << 30,
 		FlushDiskType:                  "SYNC_FLUSH",
+		ServerChannelMaxIdleTime:       120 * time.Second,
 		Server:                         remoting.DefaultServerConfig(),
 		Client:                         remoting.DefaultClientConfig(),
 		Logger:                         slog.Default(),
@@ -301,6 +312,9 @@ func (c Config) Validate() error {
 	}
 	if c.FlushDiskType != "SYNC_FLUSH" && c.FlushDiskType != "ASYNC_FLUSH" {
 		bad("flushDiskType %q is neither SYNC_FLUSH nor ASYNC_FLUSH", c.FlushDiskType)
+	}
+	if c.ServerChannelMaxIdleTime < 0 {
+		bad("serverChannelMaxIdleTimeSeconds %v is negative", c.ServerChannelMaxIdleTime)
 	}
 	if err := c.Server.Validate(); err != nil {
 		bad("server: %v", err)

@@ -23,13 +23,14 @@ func TestValidateReportsEveryProblem(t *testing.T) {
 	c.MaxLongPollingTime = 30 * time.Second
 	c.MessageDelayLevel = "1s 2x"
 	c.FlushDiskType = "SOMETIMES"
+	c.ServerChannelMaxIdleTime = -time.Second
 	c.Logger = nil
 	err := c.Validate()
 	if !errors.Is(err, ErrConfig) {
 		t.Fatalf("err %v does not wrap ErrConfig", err)
 	}
 	for _, want := range []string{"brokerName", "brokerIP1", "localhost:9876", "maxMessageSize", "maxLongPollingTime",
-		"messageDelayLevel", "flushDiskType", "Logger"} {
+		"messageDelayLevel", "flushDiskType", "serverChannelMaxIdleTimeSeconds", "Logger"} {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("error does not mention %s:\n%v", want, err)
 		}
@@ -65,6 +66,7 @@ enableDLegerCommitLog=true
 dLegerGroup=RaftNode00
 dLegerPeers=n0-127.0.0.1:40911;n1-127.0.0.1:40912;n2-127.0.0.1:40913
 dLegerSelfId=n2
+serverChannelMaxIdleTimeSeconds=90
 someTypoKey=1
 `
 	cfg, warnings, err := LoadProperties(strings.NewReader(conf))
@@ -94,6 +96,7 @@ someTypoKey=1
 		{"dledger group", cfg.DLedgerGroup, "RaftNode00"},
 		{"self", cfg.DLedgerSelfID, "n2"},
 		{"follower id", cfg.FollowerBrokerID(""), int64(3)},
+		{"idle", cfg.ServerChannelMaxIdleTime, 90 * time.Second},
 	}
 	for _, c := range checks {
 		if g, w := c.got, c.want; !equalAny(g, w) {

@@ -48,6 +48,36 @@
 // A push consumer's pulls carry no subscription: its heartbeat's is used; a
 // pull without either returns every message (the client filters by tag).
 //
+// # STOREHOST of served messages
+//
+// The stored bytes keep the STOREHOST of the leader that wrote them (every
+// replica holds the same bytes). A PULL, QUERY_MESSAGE or VIEW_MESSAGE_BY_ID
+// response instead names the broker serving it, patched at read time like
+// the queue and physical offsets (storehost.go). Reason: the Go client sends
+// CONSUMER_SEND_MSG_BACK of its consume-timeout and orderly max-reconsume
+// paths to msg.StoreHost (REMOTING.md §8 item 15); after a failover the
+// writer may be dead, and an orderly queue would then be stuck retrying
+// forever. The serving node was alive a moment ago and forwards the
+// send-back to the leader if it is a follower; physical offsets are the
+// same on every replica, so the offset msg id resolves on any node. Cost:
+// the offset msg id of a message depends on which replica served it. A
+// client's MsgId is its UNIQ_KEY whenever the producer set one (the Go
+// client does for every non-batch send; Java for batch members too); only
+// messages without one (Go batch members) show a different MsgId after a
+// failover, or when read from a follower, than the SEND reply gave. The
+// leader that wrote a message still serves the SEND reply's id.
+//
+// # Idle connections
+//
+// ServerChannelMaxIdleTime (serverChannelMaxIdleTimeSeconds, 120 s) closes
+// a client connection that has not delivered a complete frame for that
+// long: a half-open peer, or one that stopped inside a frame. Every bad
+// frame closes only its own connection; over-limit requests are answered
+// MESSAGE_ILLEGAL (13) without reaching a handler (remoting.Limits).
+//
+// The REMOTING.md §8 checklist and §9 code set, with where each item is
+// handled and tested, is the last section of FORMAT.md.
+//
 // # Choices where RocketMQ leaves room
 //
 //   - QUERY_CONSUMER_OFFSET for a group without a stored offset answers

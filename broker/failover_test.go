@@ -124,6 +124,37 @@ func TestLeaderCrash(t *testing.T) {
 			t.Fatalf("schedule service running on follower n%d", i)
 		}
 	}
+	// STOREHOST after failover (REMOTING.md §8 item 15): messages the dead
+	// leader wrote are served naming the live node that serves them, and a
+	// CONSUMER_SEND_MSG_BACK sent to that address (what the Go client's
+	// consume-timeout and orderly paths do) is stored, via the leader when
+	// the address is the follower's.
+	const sbGroup = "cg-failover-sendback"
+	for i := range g.brokers {
+		b := g.broker(i)
+		if b == nil {
+			continue
+		}
+		msgs, _ := pullAll(t, g.client(i, nil), topic, 0, 0)
+		if len(msgs) < 1 {
+			t.Fatalf("node %d serves %d messages of queue 0", i, len(msgs))
+		}
+		m := msgs[0]
+		if m.StoreHost.String() != b.Addr() || m.StoreHost.String() == oldAddr {
+			t.Fatalf("node %d serves store host %v, want itself %s (the writer %s is dead)", i, m.StoreHost, b.Addr(), oldAddr)
+		}
+		sendBack(t, dial(t, m.StoreHost.String(), nil), sbGroup, m.CommitLogOffset, 0, 16)
+	}
+	retrySt := g.broker(nl).store
+	waitFor(t, 5*time.Second, "both send-backs in the retry topic", func() bool {
+		return retrySt.MaxOffset(RetryTopic(sbGroup), 0) == 2
+	})
+	if res, err := retrySt.GetMessages("", RetryTopic(sbGroup), 0, 0, 2, nil); err != nil || res.Count != 2 {
+		t.Fatalf("retry topic read: %v %v", res.Status, err)
+	} else if ms, err := message.DecodeAll(res.Body, nil); err != nil || string(ms[0].Body) != "m0" || string(ms[1].Body) != "m0" {
+		t.Fatalf("retried messages %v (%v)", ms, err)
+	}
+
 	// Writes go on: directly and through the surviving follower.
 	nc := g.client(nl, nil)
 	send(t, nc, topic, 0, nil, []byte("after"))

@@ -68,53 +68,71 @@ func setMillis(f func(c *Config) *time.Duration) setter {
 	}
 }
 
+// setSeconds reads a RocketMQ "...Seconds" value: an integer number of
+// seconds (a Go duration such as "500ms" is accepted too).
+func setSeconds(f func(c *Config) *time.Duration) setter {
+	return func(c *Config, v string) error {
+		if n, err := strconv.ParseInt(v, 10, 64); err == nil {
+			*f(c) = time.Duration(n) * time.Second
+			return nil
+		}
+		d, err := time.ParseDuration(v)
+		if err != nil {
+			return fmt.Errorf("not seconds or a duration: %q", v)
+		}
+		*f(c) = d
+		return nil
+	}
+}
+
 // confKeys maps every broker.conf key we understand (old and new
 // spellings) to its setter.
 var confKeys = map[string]setter{
-	"brokerName":                     setString(func(c *Config) *string { return &c.BrokerName }),
-	"brokerClusterName":              setString(func(c *Config) *string { return &c.BrokerClusterName }),
-	"brokerId":                       setInt64(func(c *Config) *int64 { return &c.BrokerID }),
-	"brokerIP1":                      setString(func(c *Config) *string { return &c.BrokerIP1 }),
-	"listenPort":                     setInt(func(c *Config) *int { return &c.ListenPort }),
-	"namesrvAddr":                    setString(func(c *Config) *string { return &c.NamesrvAddr }),
-	"namesrv.addr":                   setString(func(c *Config) *string { return &c.NamesrvAddr }),
-	"rocketmq.namesrv.addr":          setString(func(c *Config) *string { return &c.NamesrvAddr }),
-	"autoCreateTopicEnable":          setBool(func(c *Config) *bool { return &c.AutoCreateTopicEnable }),
-	"autoCreateSubscriptionGroup":    setBool(func(c *Config) *bool { return &c.AutoCreateSubscriptionGroup }),
-	"defaultTopicQueueNums":          setInt(func(c *Config) *int { return &c.DefaultTopicQueueNums }),
-	"brokerPermission":               setInt(func(c *Config) *int { return &c.BrokerPermission }),
-	"maxMessageSize":                 setInt(func(c *Config) *int { return &c.MaxMessageSize }),
-	"regionId":                       setString(func(c *Config) *string { return &c.RegionID }),
-	"traceOn":                        setBool(func(c *Config) *bool { return &c.TraceOn }),
-	"longPollingEnable":              setBool(func(c *Config) *bool { return &c.LongPollingEnable }),
-	"shortPollingTimeMills":          setMillis(func(c *Config) *time.Duration { return &c.ShortPollingTimeMills }),
-	"maxLongPollingTimeMills":        setMillis(func(c *Config) *time.Duration { return &c.MaxLongPollingTime }),
-	"pullMaxMsgNums":                 setInt(func(c *Config) *int { return &c.PullMaxMsgNums }),
-	"pullMessageThreadPoolNums":      setInt(func(c *Config) *int { return &c.PullThreads }),
-	"registerNameServerPeriod":       setMillis(func(c *Config) *time.Duration { return &c.RegisterNameServerPeriod }),
-	"registerBrokerTimeoutMills":     setMillis(func(c *Config) *time.Duration { return &c.RegisterBrokerTimeoutMills }),
-	"channelExpiredTimeout":          setMillis(func(c *Config) *time.Duration { return &c.ChannelExpiredTimeout }),
-	"clientScanInterval":             setMillis(func(c *Config) *time.Duration { return &c.ClientScanInterval }),
-	"notifyConsumerIdsChangedEnable": setBool(func(c *Config) *bool { return &c.NotifyConsumerIdsChangedEnable }),
-	"messageDelayLevel":              setString(func(c *Config) *string { return &c.MessageDelayLevel }),
-	"maxReconsumeTimes":              setInt(func(c *Config) *int { return &c.MaxReconsumeTimes }),
-	"retryQueueNums":                 setInt(func(c *Config) *int { return &c.RetryQueueNums }),
-	"scheduleIdleInterval":           setMillis(func(c *Config) *time.Duration { return &c.ScheduleIdleInterval }),
-	"transactionTimeOut":             setMillis(func(c *Config) *time.Duration { return &c.TransactionTimeOut }),
-	"transactionCheckInterval":       setMillis(func(c *Config) *time.Duration { return &c.TransactionCheckInterval }),
-	"transactionCheckMax":            setInt(func(c *Config) *int { return &c.TransactionCheckMax }),
-	"sendMessageTimeout":             setMillis(func(c *Config) *time.Duration { return &c.WriteTimeout }),
-	"storePathRootDir":               setString(func(c *Config) *string { return &c.StorePathRootDir }),
-	"storePathCommitLog":             setString(func(c *Config) *string { return &c.StorePathCommitLog }),
-	"mappedFileSizeCommitLog":        setInt64(func(c *Config) *int64 { return &c.MappedFileSizeCommitLog }),
-	"mapedFileSizeCommitLog":         setInt64(func(c *Config) *int64 { return &c.MappedFileSizeCommitLog }),
-	"flushDiskType":                  setString(func(c *Config) *string { return &c.FlushDiskType }),
-	"dLegerGroup":                    setString(func(c *Config) *string { return &c.DLedgerGroup }),
-	"dLedgerGroup":                   setString(func(c *Config) *string { return &c.DLedgerGroup }),
-	"dLegerPeers":                    setString(func(c *Config) *string { return &c.DLedgerPeers }),
-	"dLedgerPeers":                   setString(func(c *Config) *string { return &c.DLedgerPeers }),
-	"dLegerSelfId":                   setString(func(c *Config) *string { return &c.DLedgerSelfID }),
-	"dLedgerSelfId":                  setString(func(c *Config) *string { return &c.DLedgerSelfID }),
+	"brokerName":                      setString(func(c *Config) *string { return &c.BrokerName }),
+	"brokerClusterName":               setString(func(c *Config) *string { return &c.BrokerClusterName }),
+	"brokerId":                        setInt64(func(c *Config) *int64 { return &c.BrokerID }),
+	"brokerIP1":                       setString(func(c *Config) *string { return &c.BrokerIP1 }),
+	"listenPort":                      setInt(func(c *Config) *int { return &c.ListenPort }),
+	"namesrvAddr":                     setString(func(c *Config) *string { return &c.NamesrvAddr }),
+	"namesrv.addr":                    setString(func(c *Config) *string { return &c.NamesrvAddr }),
+	"rocketmq.namesrv.addr":           setString(func(c *Config) *string { return &c.NamesrvAddr }),
+	"autoCreateTopicEnable":           setBool(func(c *Config) *bool { return &c.AutoCreateTopicEnable }),
+	"autoCreateSubscriptionGroup":     setBool(func(c *Config) *bool { return &c.AutoCreateSubscriptionGroup }),
+	"defaultTopicQueueNums":           setInt(func(c *Config) *int { return &c.DefaultTopicQueueNums }),
+	"brokerPermission":                setInt(func(c *Config) *int { return &c.BrokerPermission }),
+	"maxMessageSize":                  setInt(func(c *Config) *int { return &c.MaxMessageSize }),
+	"regionId":                        setString(func(c *Config) *string { return &c.RegionID }),
+	"traceOn":                         setBool(func(c *Config) *bool { return &c.TraceOn }),
+	"longPollingEnable":               setBool(func(c *Config) *bool { return &c.LongPollingEnable }),
+	"shortPollingTimeMills":           setMillis(func(c *Config) *time.Duration { return &c.ShortPollingTimeMills }),
+	"maxLongPollingTimeMills":         setMillis(func(c *Config) *time.Duration { return &c.MaxLongPollingTime }),
+	"pullMaxMsgNums":                  setInt(func(c *Config) *int { return &c.PullMaxMsgNums }),
+	"pullMessageThreadPoolNums":       setInt(func(c *Config) *int { return &c.PullThreads }),
+	"registerNameServerPeriod":        setMillis(func(c *Config) *time.Duration { return &c.RegisterNameServerPeriod }),
+	"registerBrokerTimeoutMills":      setMillis(func(c *Config) *time.Duration { return &c.RegisterBrokerTimeoutMills }),
+	"channelExpiredTimeout":           setMillis(func(c *Config) *time.Duration { return &c.ChannelExpiredTimeout }),
+	"clientScanInterval":              setMillis(func(c *Config) *time.Duration { return &c.ClientScanInterval }),
+	"notifyConsumerIdsChangedEnable":  setBool(func(c *Config) *bool { return &c.NotifyConsumerIdsChangedEnable }),
+	"messageDelayLevel":               setString(func(c *Config) *string { return &c.MessageDelayLevel }),
+	"maxReconsumeTimes":               setInt(func(c *Config) *int { return &c.MaxReconsumeTimes }),
+	"retryQueueNums":                  setInt(func(c *Config) *int { return &c.RetryQueueNums }),
+	"scheduleIdleInterval":            setMillis(func(c *Config) *time.Duration { return &c.ScheduleIdleInterval }),
+	"transactionTimeOut":              setMillis(func(c *Config) *time.Duration { return &c.TransactionTimeOut }),
+	"transactionCheckInterval":        setMillis(func(c *Config) *time.Duration { return &c.TransactionCheckInterval }),
+	"transactionCheckMax":             setInt(func(c *Config) *int { return &c.TransactionCheckMax }),
+	"sendMessageTimeout":              setMillis(func(c *Config) *time.Duration { return &c.WriteTimeout }),
+	"storePathRootDir":                setString(func(c *Config) *string { return &c.StorePathRootDir }),
+	"storePathCommitLog":              setString(func(c *Config) *string { return &c.StorePathCommitLog }),
+	"mappedFileSizeCommitLog":         setInt64(func(c *Config) *int64 { return &c.MappedFileSizeCommitLog }),
+	"mapedFileSizeCommitLog":          setInt64(func(c *Config) *int64 { return &c.MappedFileSizeCommitLog }),
+	"flushDiskType":                   setString(func(c *Config) *string { return &c.FlushDiskType }),
+	"dLegerGroup":                     setString(func(c *Config) *string { return &c.DLedgerGroup }),
+	"dLedgerGroup":                    setString(func(c *Config) *string { return &c.DLedgerGroup }),
+	"dLegerPeers":                     setString(func(c *Config) *string { return &c.DLedgerPeers }),
+	"dLedgerPeers":                    setString(func(c *Config) *string { return &c.DLedgerPeers }),
+	"dLegerSelfId":                    setString(func(c *Config) *string { return &c.DLedgerSelfID }),
+	"dLedgerSelfId":                   setString(func(c *Config) *string { return &c.DLedgerSelfID }),
+	"serverChannelMaxIdleTimeSeconds": setSeconds(func(c *Config) *time.Duration { return &c.ServerChannelMaxIdleTime }),
 }
 
 // ignoredKeys are RocketMQ settings that have no meaning here (the Raft

@@ -122,6 +122,7 @@ func (b *Broker) handlePull(ctx context.Context, c *remoting.Conn, req *remoting
 	resp.SetExtInt("maxOffset", res.MaxOffset)
 	resp.SetExt("suggestWhichBrokerId", "0")
 	if code == remoting.Success {
+		b.serveAsStoreHost(res.Body) // REMOTING.md §8 item 15
 		resp.Body = res.Body
 	}
 	return resp

@@ -39,6 +39,7 @@ func TestBroker(t *testing.T) {
 	t.Run("Transaction", func(t *testing.T) { testTransaction(t, g) })
 	t.Run("TransactionCheck", func(t *testing.T) { testTransactionCheck(t, g) })
 	t.Run("AdminAndQueries", func(t *testing.T) { testAdmin(t, g) })
+	t.Run("WireQuirks", func(t *testing.T) { testWireQuirks(t, g) })
 }
 
 func testSendPullRoundTrip(t *testing.T, g *group) {
@@ -96,8 +97,17 @@ func testSendPullRoundTrip(t *testing.T, g *group) {
 			if m.QueueOffset != got[i].off || m.CommitLogOffset != got[i].phys {
 				t.Fatalf("node %d message %d offsets q=%d phys=%d, want q=%d phys=%d", n, i, m.QueueOffset, m.CommitLogOffset, got[i].off, got[i].phys)
 			}
-			if m.OffsetMsgID() != got[i].id {
-				t.Fatalf("node %d message %d offset msg id %s, want %s", n, i, m.OffsetMsgID(), got[i].id)
+			// STOREHOST names the serving node (REMOTING.md §8 item 15);
+			// the physical offset is the same on every node, so on the
+			// writer the offset msg id is the one the SEND reply gave.
+			if m.StoreHost.String() != g.broker(n).Addr() {
+				t.Fatalf("node %d message %d store host %v, want the serving node %s", n, i, m.StoreHost, g.broker(n).Addr())
+			}
+			if want := string(message.AppendOffsetMsgID(nil, m.StoreHost, got[i].phys)); m.OffsetMsgID() != want {
+				t.Fatalf("node %d message %d offset msg id %s, want %s", n, i, m.OffsetMsgID(), want)
+			}
+			if n == l && m.OffsetMsgID() != got[i].id {
+				t.Fatalf("leader message %d offset msg id %s, want the SEND reply's %s", i, m.OffsetMsgID(), got[i].id)
 			}
 			if m.Topic != topic || m.QueueID != 1 || m.Flag != 7 || m.Tags() != "TagA" || m.Keys() != "k"+strconv.Itoa(i) {
 				t.Fatalf("node %d message %d fields: %+v", n, i, m)

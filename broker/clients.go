@@ -51,6 +51,13 @@ func newClientManager() *clientManager {
 func (m *clientManager) heartbeat(conn *remoting.Conn, req *remoting.Command, hb *heartbeatData, now time.Time) (changed []string) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	// A connection is marked closed before its close hook runs, and the hook
+	// takes m.mu: a heartbeat that lost the race to the close must not
+	// register a member the hook has already cleaned up (it would stay a
+	// ghost member until the next client scan).
+	if conn.IsClosed() {
+		return nil
+	}
 	ch := func() *clientChannel {
 		return &clientChannel{conn: conn, clientID: hb.ClientID, language: req.Language, version: req.Version, lastUpdate: now}
 	}

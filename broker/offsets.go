@@ -28,11 +28,19 @@ func (b *Broker) commitOffset(ctx context.Context, group, topic string, queueID 
 // applies its own ConsumeFromWhere (RocketMQ instead answers 0 when the
 // queue's first message is still in the page cache, a heuristic that makes
 // CONSUME_FROM_LAST_OFFSET depend on memory pressure).
-func (b *Broker) handleQueryConsumerOffset(_ context.Context, _ *remoting.Conn, req *remoting.Command) *remoting.Command {
+func (b *Broker) handleQueryConsumerOffset(ctx context.Context, c *remoting.Conn, req *remoting.Command) *remoting.Command {
 	h := newExt(req)
 	group, topic, qid := h.str("consumerGroup", true), h.str("topic", true), h.int32("queueId", true)
 	if h.err != nil {
 		return remoting.NewResponse(req, remoting.SystemError, h.err.Error())
+	}
+	// Only a leader that has applied everything its predecessors committed
+	// knows the latest committed offset; a replica a stale route still names
+	// master (a follower after a transfer, a node replaying after a restart)
+	// would answer an older one and the consumer would go back (found by the
+	// jepsen kill-all and transfer-leader scenarios).
+	if !b.store.LeaderReady() {
+		return b.forwardOrRefuse(ctx, c, req)
 	}
 	off, ok := b.store.ConsumerOffset(group, topic, qid)
 	if !ok {

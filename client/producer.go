@@ -393,11 +393,17 @@ func (op *sendOp) complete(mq MessageQueue, addr string, resp *remoting.Command,
 		return
 	}
 	op.lastBroker = mq.BrokerName
+	if code == remoting.SystemError {
+		// The broker answers SYSTEM_ERROR both for requests it refused and
+		// for writes it proposed but could not see committed (leadership
+		// lost, shutdown, timeout): the message may be stored.
+		op.maybeStored = true
+	}
 	op.fail(brokerError(op.code, resp, addr), retryableCode(code))
 }
 
-// retryableCode: the broker refused the request without storing it, and
-// another attempt (after a route refresh: a new leader) may succeed.
+// retryableCode: another attempt (after a route refresh: a new leader) may
+// succeed. All but SYSTEM_ERROR mean the broker stored nothing.
 func retryableCode(code remoting.ResponseCode) bool {
 	switch code {
 	case remoting.SystemError, remoting.SystemBusy, remoting.ServiceNotAvailable,

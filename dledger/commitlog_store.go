@@ -36,6 +36,9 @@ type LogStoreOptions struct {
 	// CacheEntries is the number of recently appended entries served from
 	// memory by GetLog. 0 disables the cache. Default 4096.
 	CacheEntries int
+	// CacheBytes bounds the payload bytes the cache holds; the oldest
+	// entries go first past it. 0 means no byte bound. Default 64 MiB.
+	CacheBytes int64
 	// IndexSlotsPerFile is the number of 16-byte index slots per index file.
 	// Default 1<<20 (16 MiB files).
 	IndexSlotsPerFile uint64
@@ -55,6 +58,7 @@ func DefaultLogStoreOptions(dir string) LogStoreOptions {
 		SegmentSize:       1 << 30,
 		Flush:             commitlog.FlushSync,
 		CacheEntries:      4096,
+		CacheBytes:        64 << 20,
 		IndexSlotsPerFile: 1 << 20,
 		IndexFlushEvery:   16384,
 	}
@@ -189,7 +193,7 @@ func OpenLogStore(opts LogStoreOptions) (*LogStore, error) {
 		_ = cl.Close()
 		return nil, err
 	}
-	s := &LogStore{opts: opts, log: cl, logger: logger, ix: ix, cache: newEntryCache(opts.CacheEntries)}
+	s := &LogStore{opts: opts, log: cl, logger: logger, ix: ix, cache: newEntryCache(opts.CacheEntries, opts.CacheBytes)}
 	if err := s.recover(); err != nil {
 		_ = ix.closeAll()
 		_ = cl.Close()

@@ -65,10 +65,14 @@ func NewNode(cfg Config, fsm FSM) (n *Node, err error) {
 		logger = slog.New(slog.DiscardHandler)
 	}
 	logger = logger.With("node", cfg.ID)
-	n = &Node{cfg: cfg, logger: logger}
+	// node, not the named result: `return nil, err` sets n to nil before
+	// the deferred cleanup runs (a corrupt commit log once crashed the
+	// process here instead of reporting the corruption).
+	node := &Node{cfg: cfg, logger: logger}
+	n = node
 	defer func() {
 		if err != nil {
-			n.closeResources(false)
+			node.closeResources(false)
 		}
 	}()
 	if err := os.MkdirAll(cfg.Dir, 0o755); err != nil {

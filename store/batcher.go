@@ -200,9 +200,11 @@ func (b *batcher) deliver(fl *flight, res any, err error) {
 
 // abandon fails the entries still in flight once the Raft node has
 // stopped. hashicorp/raft never answers a future that was still in its
-// apply queue when it shut down (ApplyFuture.Error blocks for ever): such
-// an entry was never appended, so its callers get ErrClosed. Their waiter
-// goroutines stay blocked on the dead future.
+// apply queue when it shut down (ApplyFuture.Error blocks for ever), but an
+// entry it had already appended and sent to followers may be answered late
+// or not at all and still commit on the others: the outcome is unknown, so
+// callers get ErrLeadershipLost (which also satisfies ErrClosed here).
+// Their waiter goroutines stay blocked on the dead future.
 func (b *batcher) abandon() {
 	b.mu.Lock()
 	fls := make([]*flight, 0, len(b.flights))
@@ -211,7 +213,7 @@ func (b *batcher) abandon() {
 	}
 	b.mu.Unlock()
 	for _, fl := range fls {
-		b.deliver(fl, nil, fmt.Errorf("%w: raft stopped before appending the entry", ErrClosed))
+		b.deliver(fl, nil, errStoppedInFlight)
 	}
 }
 
@@ -305,7 +307,7 @@ func (s *Store) proposeDirect(ctx context.Context, data []byte) (any, error) {
 		select {
 		case <-done:
 		default:
-			return nil, fmt.Errorf("%w: raft stopped before appending the entry", ErrClosed)
+			return nil, errStoppedInFlight
 		}
 	}
 	if err := f.Error(); err != nil {
@@ -313,6 +315,13 @@ func (s *Store) proposeDirect(ctx context.Context, data []byte) (any, error) {
 	}
 	return f.Response(), nil
 }
+
+// errStoppedInFlight is the answer to a write proposed to Raft when the
+// node stopped before the write's outcome was known: it may have been
+// appended, replicated and committed by the others (found by the jepsen
+// power-loss scenarios, where such writes were reported as failed yet
+// stored).
+var errStoppedInFlight = fmt.Errorf("%w (%w): the node stopped with the write proposed", ErrLeadershipLost, ErrClosed)
 
 // mapRaftErr turns raft's errors into the store's sentinels.
 func mapRaftErr(err error) error {

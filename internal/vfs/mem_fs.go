@@ -381,7 +381,12 @@ func (f *memFile) Sync() error {
 	}
 	if f.fs.crash != nil {
 		f.node.mu.Lock()
-		f.node.durable = append(f.node.durable[:0], f.node.data...)
+		nd := f.node
+		if cap(nd.durable) < len(nd.data) {
+			nd.durable = make([]byte, len(nd.data))
+		}
+		nd.durable = nd.durable[:len(nd.data)]
+		writeback(nd.durable, nd.data)
 		f.node.mu.Unlock()
 	}
 	return nil
@@ -437,7 +442,7 @@ func (m *memMapping) Flush(off, n int) error {
 		// Only bytes inside the durable size reach the durable image: a
 		// size change needs File.Sync.
 		if end := min(off+n, len(node.durable)); end > off {
-			copy(node.durable[off:end], b[off:end])
+			writeback(node.durable[off:end], b[off:end])
 		}
 		node.mu.Unlock()
 	}

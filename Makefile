@@ -7,7 +7,7 @@ TESTFLAGS ?=
 # `make fuzz FUZZTIME=60s` explores further.
 FUZZTIME  ?= 30s
 
-.PHONY: all build test unit compat lint bench fuzz run clean
+.PHONY: all build test unit compat lint bench fuzz run clean jepsen
 
 all: build
 
@@ -37,6 +37,20 @@ fuzz:
 	  for f in $$($(GO) test -list '^Fuzz' $$pkg | grep '^Fuzz'); do \
 	    echo "== $$pkg $$f"; $(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) $$pkg || exit 1; \
 	  done; \
+	done
+
+# The long randomized jepsen tier: every fault scenario, JEPSEN_SEEDS times
+# with fresh random seeds (each printed; JEPSEN_SEED=N replays one), 30 s of
+# workload each (JEPSEN_MATRIX=1). Needs root. Failed runs are kept under
+# $$TMPDIR/jepsen-runs.
+JEPSEN_SEEDS ?= 3
+jepsen:
+	@for i in $$(seq 1 $(JEPSEN_SEEDS)); do \
+	  echo "== jepsen round $$i of $(JEPSEN_SEEDS)"; \
+	  log=$$(mktemp /tmp/jepsen-round-XXXXXX.log); \
+	  JEPSEN_MATRIX=1 $(GO) test $(RACE) -count=1 -timeout 60m -run '^TestScenarios' -v ./jepsen/ >$$log 2>&1; rc=$$?; \
+	  grep -E -- '--- |jepsen seed|RESULT|^(ok|FAIL)' $$log; \
+	  if [ $$rc -ne 0 ]; then echo "full output: $$log"; exit 1; fi; rm -f $$log; \
 	done
 
 run: build

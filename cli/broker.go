@@ -43,7 +43,7 @@ func BrokerApp() *cli.App {
 			&cli.Int64Flag{Name: "segment-size", Usage: "commit-log segment size in bytes (mappedFileSizeCommitLog); default 1 GiB"},
 			&cli.IntFlag{Name: "index-entries", Usage: "key-index entries per index file (maxIndexNum; slots = entries/4); default 20,000,000, a ~660 MB file"},
 			&cli.DurationFlag{Name: "election-timeout", Usage: "Raft heartbeat/election timeout; default from the dledger package (fails over in about 1 s)"},
-		}, logFlags()...),
+		}, append(logFlags(), testHookFlags()...)...),
 		Action: runBroker,
 	}
 }
@@ -170,6 +170,7 @@ func runBroker(c *cli.Context) error {
 	bcfg.Listener = ln
 	scfg.StoreHost = addr
 
+	clock := applyTestClock(c, &scfg) // test hook (broker_testhooks.go)
 	st, err := store.Open(scfg)
 	if err != nil {
 		_ = ln.Close()
@@ -194,6 +195,7 @@ func runBroker(c *cli.Context) error {
 
 	ctx, stop := signalContext(c.Context)
 	defer stop()
+	runTestHooks(ctx, st, clock, log) // test hooks: SIGUSR1, SIGUSR2 (broker_testhooks.go)
 	<-ctx.Done()
 	log.Info("broker stopping: transferring leadership, unregistering")
 	sctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)

@@ -74,6 +74,17 @@ type CheckOptions struct {
 	// LinearizableTimeout bounds the porcupine search per run; a search
 	// that runs out is inconclusive and fails the check. Default 30 s.
 	LinearizableTimeout time.Duration
+	// StrictReads selects the read contract of the linearizability check.
+	// false (default, RocketMQ's): any replica may answer a pull and a
+	// lagging one answers "nothing yet", so a read that returned nothing
+	// constrains nothing — it is counted (NotYet), never illegal; a read
+	// that returned a value must return the value at that offset, in real
+	// time; and a read that returned nothing while its replica reported a
+	// max offset past it is a skip, always invalid. true: every read is
+	// assumed to go through a leader that confirmed its leadership, so
+	// "nothing" after an acknowledged append at that offset is a stale
+	// read.
+	StrictReads bool
 	// Reference is the node whose drain settles unknown sends for the
 	// linearizability check. Default "" (Drains.Reference: the longest).
 	Reference string

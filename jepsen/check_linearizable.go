@@ -92,6 +92,14 @@ type LinearizableResult struct {
 	// take effect any time after their send's invocation, so the check
 	// looks at order and visibility, not at what other checkers count.
 	Synthetic int `json:"synthetic"`
+	// NotYet counts reads that returned nothing; under the default read
+	// contract (CheckOptions.StrictReads false) they are "not yet" and
+	// left out of the porcupine search.
+	NotYet int `json:"not_yet"`
+	// Skipped counts reads that returned nothing at an offset below the
+	// max offset their own replica reported: the replica has data past an
+	// offset it did not return. Invalid under either contract.
+	Skipped int `json:"skipped"`
 	// Illegal and Inconclusive list queues that are not linearizable, or
 	// whose search ran out of time.
 	Illegal        []Queue   `json:"illegal,omitempty"`
@@ -199,6 +207,18 @@ func CheckLinearizable(h History, d Drains, opts CheckOptions) LinearizableResul
 			continue
 		}
 		q := p.Invoke.Queue
+		if p.Complete.Value == "" {
+			r.NotYet++
+			if p.Complete.MaxOffset > p.Invoke.Offset {
+				r.Skipped++
+				ex.add(Anomaly{Kind: "read-skip", Queue: q, Offset: p.Invoke.Offset, Ops: []int{p.Invoke.Index, p.Complete.Index},
+					Detail: fmt.Sprintf("%s returned nothing at offset %d of %s while reporting max offset %d",
+						p.Complete.Node, p.Invoke.Offset, q, p.Complete.MaxOffset)})
+			}
+			if !opts.StrictReads {
+				continue
+			}
+		}
 		ops[q] = append(ops[q], porcupine.Operation{ClientId: client(p.Invoke.Process),
 			Input: linInput{Read: true, Queue: q, Offset: p.Invoke.Offset}, Call: p.Invoke.Time,
 			Output: linOutput{Value: p.Complete.Value}, Return: p.Complete.Time,
@@ -236,7 +256,7 @@ func CheckLinearizable(h History, d Drains, opts CheckOptions) LinearizableResul
 		}
 	}
 	r.Examples = ex.list
-	r.Valid = len(r.Illegal) == 0 && len(r.Inconclusive) == 0
+	r.Valid = len(r.Illegal) == 0 && len(r.Inconclusive) == 0 && r.Skipped == 0
 	return r
 }
 
@@ -257,8 +277,8 @@ func visualize(model porcupine.Model, ops []porcupine.Operation, q Queue, dir st
 func (r *LinearizableResult) Name() string { return "linearizable" }
 func (r *LinearizableResult) OK() bool     { return r.Valid }
 func (r *LinearizableResult) Summary() string {
-	s := fmt.Sprintf("%d queues, %d ops (reference %s; %d unknown settled, %d dropped, %d synthetic): %d illegal, %d inconclusive",
-		r.Queues, r.Ops, r.Reference, r.Settled, r.Dropped, r.Synthetic, len(r.Illegal), len(r.Inconclusive))
+	s := fmt.Sprintf("%d queues, %d ops (reference %s; %d unknown settled, %d dropped, %d synthetic; %d reads not yet): %d illegal, %d inconclusive, %d skipped",
+		r.Queues, r.Ops, r.Reference, r.Settled, r.Dropped, r.Synthetic, r.NotYet, len(r.Illegal), len(r.Inconclusive), r.Skipped)
 	if r.Problem != "" {
 		s += "; " + r.Problem
 	}

@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/dledgermq/dledgermq/client"
@@ -49,6 +50,14 @@ type ClusterConfig struct {
 	StartTimeout time.Duration
 	// StopGrace is how long SIGTERM may take before SIGKILL. Default 5 s.
 	StopGrace time.Duration
+	// NodeArgs, if set, returns extra command-line arguments for a node
+	// (test hooks such as --clock-jump). Default nil.
+	NodeArgs func(id string) []string
+	// TmpfsData maps node ids to the size in bytes of a tmpfs mounted on
+	// that node's data directory before its first start (the disk-full
+	// fault). Close copies its contents to "<data>.tmpfs" and unmounts it.
+	// Default none.
+	TmpfsData map[string]int64
 	// LogLevel is the processes' --log-level. Default "info".
 	LogLevel string
 	// Logger receives the harness's own events. Default slog.Default().
@@ -154,6 +163,7 @@ type Cluster struct {
 
 	mu      sync.Mutex
 	namesrv *Proc
+	mounts  []string // tmpfs data directories, unmounted by Close
 }
 
 // StartCluster starts the NameServer and every node, and waits until each
@@ -176,6 +186,13 @@ func StartCluster(ctx context.Context, cfg ClusterConfig, run *Run, ns *Netns) (
 			return nil, err
 		}
 		n.Data = d
+		if size, ok := cfg.TmpfsData[n.ID]; ok {
+			if err := MountTmpfs(d, size); err != nil {
+				c.Close()
+				return nil, err
+			}
+			c.mounts = append(c.mounts, d)
+		}
 		c.Nodes = append(c.Nodes, n)
 		peers = append(peers, n.ID+"="+n.Raft.String())
 	}
@@ -248,14 +265,15 @@ func (c *Cluster) startNode(n *Node, peers string) error {
 			return nil
 		}
 	}
-	p, err := StartProc(ProcSpec{
-		Name: n.ID, Path: c.cfg.Bin.Broker, LogPath: c.run.LogPath(n.ID), Netns: c.ns,
-		Args: []string{"--id", n.ID, "--peers", peers, "--listen", n.Client.String(),
-			"--namesrv", c.cfg.NamesrvAddr.String(), "--data", n.Data,
-			"--broker-name", c.cfg.BrokerName, "--cluster", c.cfg.ClusterName,
-			"--segment-size", strconv.FormatInt(c.cfg.SegmentSize, 10), "--index-entries", "65536",
-			"--election-timeout", c.cfg.ElectionTimeout.String(), "--log-level", c.cfg.LogLevel},
-	}, c.log)
+	args := []string{"--id", n.ID, "--peers", peers, "--listen", n.Client.String(),
+		"--namesrv", c.cfg.NamesrvAddr.String(), "--data", n.Data,
+		"--broker-name", c.cfg.BrokerName, "--cluster", c.cfg.ClusterName,
+		"--segment-size", strconv.FormatInt(c.cfg.SegmentSize, 10), "--index-entries", "65536",
+		"--election-timeout", c.cfg.ElectionTimeout.String(), "--log-level", c.cfg.LogLevel}
+	if c.cfg.NodeArgs != nil {
+		args = append(args, c.cfg.NodeArgs(n.ID)...)
+	}
+	p, err := StartProc(ProcSpec{Name: n.ID, Path: c.cfg.Bin.Broker, LogPath: c.run.LogPath(n.ID), Netns: c.ns, Args: args}, c.log)
 	if err != nil {
 		return err
 	}
@@ -303,6 +321,17 @@ func (c *Cluster) Node(id string) *Node {
 	return nil
 }
 
+// Replicas returns every node's id and client address.
+func (c *Cluster) Replicas() []Replica {
+	out := make([]Replica, len(c.Nodes))
+	for i, n := range c.Nodes {
+		out[i] = Replica{ID: n.ID, Addr: n.Client.String()}
+	}
+	return out
+}
+
+var _ ReplicaSet = (*Cluster)(nil)
+
 // NodeByClientAddr returns the node serving clients at addr ("ip:port"),
 // or nil.
 func (c *Cluster) NodeByClientAddr(addr string) *Node {
@@ -330,6 +359,16 @@ func (c *Cluster) Restart(ctx context.Context, n *Node) error {
 		return err
 	}
 	return c.waitListening(ctx, n.ID, n.Client, n.Proc())
+}
+
+// Signal sends sig to a node's process (test hooks: SIGUSR1 transfers
+// leadership, SIGUSR2 jumps the store clock; see cli/broker_testhooks.go).
+func (c *Cluster) Signal(n *Node, sig syscall.Signal) error {
+	p := n.Proc()
+	if p == nil {
+		return fmt.Errorf("%w: %s never started", ErrExited, n.ID)
+	}
+	return p.Signal(sig)
 }
 
 // Pause stops a node with SIGSTOP; Resume continues it.
@@ -380,6 +419,14 @@ func (c *Cluster) Close() error {
 			errs[len(c.Nodes)] = fmt.Errorf("stop namesrv: %w", err)
 		}
 	}
+	for _, d := range c.mounts {
+		// Keep what the tmpfs held next to it (a failed run keeps its data).
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		_, cerr := runTool(ctx, "cp", "-a", d, d+".tmpfs")
+		cancel()
+		errs = append(errs, cerr, Unmount(d))
+	}
+	c.mounts = nil
 	return errors.Join(errs...)
 }
 

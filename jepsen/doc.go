@@ -22,6 +22,19 @@
 // has self-tests on hand-made good and bad histories: a checker that
 // cannot fail is a defect. CheckAll runs them all.
 //
+// # Read contract
+//
+// Any replica may answer a pull, and a lagging or restarting one answers
+// "nothing yet" (RocketMQ's PULL_NOT_FOUND): late, never wrong. So by
+// default (CheckOptions.StrictReads false) a read that returned nothing
+// constrains nothing in the linearizability check; a read that returned a
+// value must be the stored value and linearizable with the appends; and a
+// read that returned nothing below the max offset its own reply reported
+// is a skip, always invalid. StrictReads models reads through a leader
+// that confirmed its leadership (not offered by the broker today).
+// Consumer-offset queries are held to the strong contract: never below an
+// acknowledged commit.
+//
 // # Fault building blocks
 //
 // Netns (a named network namespace with commands, dials and listens inside
@@ -39,8 +52,12 @@
 // client configuration that dials into the namespace); QueueWorkload
 // drives producers and readers; Settle and DrainAll take the final state;
 // the nemeses (KillLeader, KillFollower, KillAll, PauseLeader,
-// IsolateLeader, PartitionLeaderFromFollower, NamesrvDown) break and
-// repair on a seeded schedule; RunScenario ties it together and keeps the
+// IsolateLeader, PartitionLeaderFromFollower, NamesrvDown, TransferLeader
+// and ClockJumpLeader through the broker's test hooks, DiskFullLeader,
+// FlipBitFollower, TruncateTailFollower) break and repair on a seeded
+// schedule; InprocCluster, RunInprocScenario and PowerLossNemesis run the
+// same workload against an in-process group on crash file systems for
+// power-loss faults; RunScenario ties it together and keeps the
 // run directory of a failed run. JEPSEN.md has the fault × workload ×
 // checker matrix and how to replay a seed.
 //

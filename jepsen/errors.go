@@ -25,6 +25,9 @@ var (
 	ErrCommand = errors.New("jepsen: command failed")
 	// ErrTimeout: a bounded wait (process exit, stop, start) ran out.
 	ErrTimeout = errors.New("jepsen: timed out")
+	// ErrSystem: the system under test did something a scenario forbids
+	// (a replica started on a corrupt commit log).
+	ErrSystem = errors.New("jepsen: system under test misbehaved")
 	// ErrExited: a signal or wait on a process that has already exited.
 	ErrExited = errors.New("jepsen: process exited")
 	// ErrNoSegment: no segment file in the directory.

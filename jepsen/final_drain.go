@@ -13,18 +13,43 @@ import (
 // drainProcess is the process id of final drains.
 const drainProcess = 1 << 20
 
+// Replica names one broker replica for settling and draining: its node id
+// and client-facing address.
+type Replica struct {
+	ID   string
+	Addr string
+}
+
+// ReplicaSet is what the final drain and the workload need of a group:
+// its replicas. *Cluster (real processes) and *InprocCluster (in-process
+// nodes on crash file systems) implement it.
+type ReplicaSet interface {
+	Replicas() []Replica
+}
+
+// replicaID returns the id of the replica at addr, or "".
+func replicaID(rs ReplicaSet, addr string) string {
+	for _, r := range rs.Replicas() {
+		if r.Addr == addr {
+			return r.ID
+		}
+	}
+	return ""
+}
+
 // Settle waits until every node reports the same max offset for every
 // queue in two polls in a row (replicas caught up), or until timeout. It
 // returns whether they converged and the last offsets seen (node → queue
 // → max offset, -1 when the node did not answer).
-func Settle(ctx context.Context, cl *Cluster, c *client.Client, queues []client.MessageQueue, timeout time.Duration) (bool, map[string][]int64) {
+func Settle(ctx context.Context, rs ReplicaSet, c *client.Client, queues []client.MessageQueue, timeout time.Duration) (bool, map[string][]int64) {
 	deadline := time.Now().Add(timeout)
+	nodes := rs.Replicas()
 	var prev map[string][]int64
 	for {
 		cur := make(map[string][]int64)
 		agree := true
-		for _, n := range cl.Nodes {
-			cs := c.Consumer("jepsen-drain").OnBroker(n.Client.String())
+		for _, n := range nodes {
+			cs := c.Consumer("jepsen-drain").OnBroker(n.Addr)
 			for _, mq := range queues {
 				qctx, cancel := context.WithTimeout(ctx, time.Second)
 				off, err := cs.MaxOffset(qctx, mq)
@@ -35,10 +60,10 @@ func Settle(ctx context.Context, cl *Cluster, c *client.Client, queues []client.
 				cur[n.ID] = append(cur[n.ID], off)
 			}
 		}
-		for _, n := range cl.Nodes[1:] {
-			agree = agree && slices.Equal(cur[n.ID], cur[cl.Nodes[0].ID])
+		for _, n := range nodes[1:] {
+			agree = agree && slices.Equal(cur[n.ID], cur[nodes[0].ID])
 		}
-		stable := agree && prev != nil && slices.Equal(prev[cl.Nodes[0].ID], cur[cl.Nodes[0].ID])
+		stable := agree && prev != nil && slices.Equal(prev[nodes[0].ID], cur[nodes[0].ID])
 		if stable {
 			return true, cur
 		}
@@ -52,9 +77,9 @@ func Settle(ctx context.Context, cl *Cluster, c *client.Client, queues []client.
 
 // DrainAll reads every queue from every node, from offset 0 to the end,
 // recording one drain operation per (node, queue).
-func DrainAll(ctx context.Context, rec *Recorder, cl *Cluster, c *client.Client, queues []client.MessageQueue) error {
-	for _, n := range cl.Nodes {
-		cs := c.Consumer("jepsen-drain").OnBroker(n.Client.String())
+func DrainAll(ctx context.Context, rec *Recorder, rs ReplicaSet, c *client.Client, queues []client.MessageQueue) error {
+	for _, n := range rs.Replicas() {
+		cs := c.Consumer("jepsen-drain").OnBroker(n.Addr)
 		for _, mq := range queues {
 			inv, err := rec.Invoke(Op{Process: drainProcess, Kind: KindDrain, Node: n.ID, Queue: QueueOf(mq)})
 			if err != nil {

@@ -103,6 +103,13 @@ var (
 
 func opts() CheckOptions { return DefaultCheckOptions() }
 
+// strictOpts checks reads under the strict (leader-confirmed) contract.
+func strictOpts() CheckOptions {
+	o := DefaultCheckOptions()
+	o.StrictReads = true
+	return o
+}
+
 // mustValid fails the test when the builder's history is malformed: a
 // checker self-test on a malformed history proves nothing.
 func (b *builder) hist(t *testing.T) History {

@@ -43,7 +43,8 @@ const (
 	// Fail/info: Attempts, Error.
 	KindSend Kind = "send"
 	// KindRead reads one queue offset from one broker. Invoke: Node,
-	// Queue, Offset. Ok: Value ("" when the offset holds no message yet).
+	// Queue, Offset. Ok: Value ("" when the offset holds no message yet),
+	// MaxOffset (the replica's reported max offset of the queue).
 	KindRead Kind = "read"
 	// KindDrain reads a whole queue from one replica after the run.
 	// Invoke: Node, Queue. Ok: Entries in the order the replica returned
@@ -139,6 +140,11 @@ type Op struct {
 	// Offset is a queue offset (send ok, read invoke) or a consumer offset
 	// (commit, query). NoOffset when unknown.
 	Offset int64 `json:"offset"`
+	// MaxOffset is, on a read's completion, the queue's max offset (the
+	// next offset to be written) the answering replica reported with its
+	// reply; 0 when it reported none. A replica that returns nothing at
+	// Offset while reporting MaxOffset > Offset skipped a stored message.
+	MaxOffset int64 `json:"max_offset,omitempty"`
 	// MsgID is the broker's id of a stored message.
 	MsgID string `json:"msg_id,omitempty"`
 	// Group is a consumer group.

@@ -20,9 +20,9 @@ type Scenario struct {
 	Duration time.Duration
 	// Queues is the topic's queue count.
 	Queues int
-	// Producers, Readers, Keys, Pause: see QueueWorkload.
-	Producers, Readers, Keys int
-	Pause                    time.Duration
+	// Producers, Readers, Committers, Keys, Pause: see QueueWorkload.
+	Producers, Readers, Committers, Keys int
+	Pause                                time.Duration
 	// Nemesis runs while the workload runs, on its own goroutine. It
 	// returns when ctx ends, having healed what it broke (restarted nodes,
 	// removed rules): the final drain needs every replica.
@@ -51,7 +51,7 @@ func (sc Scenario) Validate() error {
 	if sc.Duration <= 0 {
 		errs = append(errs, fmt.Errorf("Duration %v must be positive", sc.Duration))
 	}
-	if sc.Queues < 1 || sc.Producers < 1 || sc.Readers < 0 || sc.Keys < 0 || sc.Pause < 0 {
+	if sc.Queues < 1 || sc.Producers < 1 || sc.Readers < 0 || sc.Committers < 0 || sc.Keys < 0 || sc.Pause < 0 {
 		errs = append(errs, fmt.Errorf("need Queues >= 1 (%d), Producers >= 1 (%d), Readers, Keys, Pause >= 0", sc.Queues, sc.Producers))
 	}
 	if err := errors.Join(errs...); err != nil {
@@ -176,19 +176,65 @@ func runScenario(ctx context.Context, sc Scenario, bin Binaries, seed uint64, ru
 	}
 	defer func() { err = errors.Join(err, cl.Close()) }()
 
-	admin, err := client.New(cl.ClientConfig("admin"))
+	env := &Env{Cluster: cl, Rand: NewRand(seed, "nemesis"), Log: log, Rec: rec}
+	if CheckTools(FirewallTools...) == nil {
+		if env.Firewall, err = NewFirewall(ctx, ns, false); err != nil {
+			return err
+		}
+	}
+	var addrs []string
+	for _, n := range cl.Nodes {
+		addrs = append(addrs, n.Client.String())
+	}
+	d := driver{sc: sc, rs: cl, rec: rec, run: run, log: log, addrs: addrs, clientConfig: cl.ClientConfig,
+		setup: func(admin *client.Client, topic string) { env.Client, env.Topic = admin, topic }}
+	if sc.Nemesis != nil {
+		d.nemesis = func(ctx context.Context) error { return sc.Nemesis(ctx, env) }
+	}
+	d.heal = func(hctx context.Context) error {
+		return env.Fault("heal", "", func() error {
+			var errs []error
+			if env.Firewall != nil {
+				errs = append(errs, env.Firewall.Heal(hctx))
+			}
+			errs = append(errs, cl.StartNamesrv(hctx), cl.RestartAll(hctx))
+			return errors.Join(errs...)
+		})
+	}
+	if sc.BeforeDrain != nil {
+		d.beforeDrain = func(hctx context.Context) error { return sc.BeforeDrain(hctx, env) }
+	}
+	return d.drive(ctx, seed, out)
+}
+
+// driver runs a workload against a replica set, with a nemesis, then
+// heals, settles, drains and checks: the part of a scenario that does not
+// depend on how the nodes run (processes in a namespace, or in-process).
+type driver struct {
+	sc           Scenario
+	rs           ReplicaSet
+	rec          *Recorder
+	run          *Run
+	log          *slog.Logger
+	addrs        []string // where to create the topic
+	clientConfig func(instance string) client.Config
+	setup        func(admin *client.Client, topic string)
+	nemesis      func(ctx context.Context) error
+	heal         func(ctx context.Context) error
+	beforeDrain  func(ctx context.Context) error
+}
+
+func (d *driver) drive(ctx context.Context, seed uint64, out *Outcome) error {
+	sc, rec, run, log := d.sc, d.rec, d.run, d.log
+	admin, err := client.New(d.clientConfig("admin"))
 	if err != nil {
 		return err
 	}
 	defer admin.Close()
 	topic := "jepsen"
-	var addrs []string
-	for _, n := range cl.Nodes {
-		addrs = append(addrs, n.Client.String())
-	}
 	tctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
-	if _, err := admin.Admin().CreateTopic(tctx, client.NewTopicConfig(topic, sc.Queues), addrs...); err != nil {
+	if _, err := admin.Admin().CreateTopic(tctx, client.NewTopicConfig(topic, sc.Queues), d.addrs...); err != nil {
 		return err
 	}
 	route, err := admin.Admin().WaitForRoute(tctx, topic, sc.Queues)
@@ -197,27 +243,24 @@ func runScenario(ctx context.Context, sc Scenario, bin Binaries, seed uint64, ru
 	}
 	queues := route.PublishQueues()
 	log.Info("topic ready", "topic", topic, "queues", len(queues))
+	if d.setup != nil {
+		d.setup(admin, topic)
+	}
 
 	w := &QueueWorkload{Topic: topic, Queues: queues, Producers: sc.Producers, Readers: sc.Readers,
-		Keys: sc.Keys, Pause: sc.Pause, Seed: seed}
-	env := &Env{Cluster: cl, Rec: rec, Rand: NewRand(seed, "nemesis"), Client: admin, Topic: topic, Log: log}
-	if CheckTools(FirewallTools...) == nil {
-		if env.Firewall, err = NewFirewall(ctx, ns, false); err != nil {
-			return err
-		}
-	}
+		Committers: sc.Committers, Keys: sc.Keys, Pause: sc.Pause, Seed: seed}
 	wctx, wcancel := context.WithTimeout(ctx, sc.Duration)
 	defer wcancel()
 	nemErr := make(chan error, 1)
 	go func() {
-		if sc.Nemesis == nil {
+		if d.nemesis == nil {
 			nemErr <- nil
 			return
 		}
-		nemErr <- sc.Nemesis(wctx, env)
+		nemErr <- d.nemesis(wctx)
 	}()
-	werr := w.Run(wctx, rec, cl, func(name string, sel client.QueueSelector) (*client.Client, error) {
-		cfg := cl.ClientConfig(name)
+	werr := w.Run(wctx, rec, d.rs, func(name string, sel client.QueueSelector) (*client.Client, error) {
+		cfg := d.clientConfig(name)
 		cfg.Selector = sel
 		return client.New(cfg)
 	})
@@ -229,25 +272,19 @@ func runScenario(ctx context.Context, sc Scenario, bin Binaries, seed uint64, ru
 	// Heal, settle, drain.
 	hctx, hcancel := context.WithTimeout(ctx, 60*time.Second)
 	defer hcancel()
-	heal := func() error {
-		var errs []error
-		if env.Firewall != nil {
-			errs = append(errs, env.Firewall.Heal(hctx))
-		}
-		errs = append(errs, cl.StartNamesrv(hctx), cl.RestartAll(hctx))
-		return errors.Join(errs...)
-	}
-	if err := env.Fault("heal", "", heal); err != nil {
-		return err
-	}
-	if sc.BeforeDrain != nil {
-		if err := sc.BeforeDrain(hctx, env); err != nil {
+	if d.heal != nil {
+		if err := d.heal(hctx); err != nil {
 			return err
 		}
 	}
-	settled, offsets := Settle(hctx, cl, admin, queues, sc.SettleTimeout)
+	if d.beforeDrain != nil {
+		if err := d.beforeDrain(hctx); err != nil {
+			return err
+		}
+	}
+	settled, offsets := Settle(hctx, d.rs, admin, queues, sc.SettleTimeout)
 	log.Info("replicas settled", "converged", settled, "max_offsets", offsets)
-	if err := DrainAll(hctx, rec, cl, admin, queues); err != nil {
+	if err := DrainAll(hctx, rec, d.rs, admin, queues); err != nil {
 		return err
 	}
 	if n := rec.CompleteAllInFlight("run ended"); n > 0 {

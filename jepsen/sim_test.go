@@ -281,12 +281,12 @@ var mutations = []mutation{
 		}
 		return h, false
 	}, func(r *Report) Result { return &r.ConsumerOffsets }},
-	{"stale read of an acked offset", func(h History) (History, bool) {
+	{"read skips an acked offset", func(h History) (History, bool) {
 		for _, p := range h.PairsOf(KindSend) {
 			if p.Outcome() == OK {
 				c := p.Complete
 				h = appendOp(h, Op{Process: 99, Type: Invoke, Kind: KindRead, Node: "n0", Queue: c.Queue, Offset: c.Offset})
-				return appendOp(h, Op{Process: 99, Type: OK, Kind: KindRead, Node: "n0", Queue: c.Queue, Offset: c.Offset}), true
+				return appendOp(h, Op{Process: 99, Type: OK, Kind: KindRead, Node: "n0", Queue: c.Queue, Offset: c.Offset, MaxOffset: c.Offset + 1}), true
 			}
 		}
 		return h, false

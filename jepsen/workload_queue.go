@@ -22,9 +22,13 @@ import (
 type QueueWorkload struct {
 	Topic  string
 	Queues []client.MessageQueue
-	// Producers and Readers are the process counts. Producers are
-	// processes 0..Producers-1, readers follow.
-	Producers, Readers int
+	// Producers, Readers and Committers are the process counts. Producers
+	// are processes 0..Producers-1, readers follow, then committers.
+	// A committer owns the consumer group "jepsen-offsets-p<process>" and
+	// alternates, on random queues, commits of a per-queue offset that
+	// only grows (UPDATE_CONSUMER_OFFSET) with queries
+	// (QUERY_CONSUMER_OFFSET), both through the route's master.
+	Producers, Readers, Committers int
 	// Keys is the number of sharding keys (0: none). Producer p uses keys
 	// p, p+Producers, ... so a key has a single sender and its sends are
 	// sequential.
@@ -54,14 +58,14 @@ func (w *QueueWorkload) queueIndex(mq client.MessageQueue) int {
 // Run runs the workload until ctx ends, then waits for the operations in
 // flight (each is bounded by the client's timeouts). newClient makes one
 // client per process (its own connections).
-func (w *QueueWorkload) Run(ctx context.Context, rec *Recorder, cl *Cluster, newClient func(name string, selector client.QueueSelector) (*client.Client, error)) error {
+func (w *QueueWorkload) Run(ctx context.Context, rec *Recorder, cl ReplicaSet, newClient func(name string, selector client.QueueSelector) (*client.Client, error)) error {
 	if len(w.Queues) == 0 || w.Producers < 1 {
 		return fmt.Errorf("%w: workload needs queues and producers", ErrInvalidConfig)
 	}
 	w.acked = make([]atomic.Int64, len(w.Queues))
 	var wg sync.WaitGroup
-	errs := make([]error, w.Producers+w.Readers)
-	for p := range w.Producers + w.Readers {
+	errs := make([]error, w.Producers+w.Readers+w.Committers)
+	for p := range w.Producers + w.Readers + w.Committers {
 		sel := client.RoundRobin()
 		if p < w.Producers && w.Keys > 0 {
 			sel = client.ByShardingKey()
@@ -75,10 +79,13 @@ func (w *QueueWorkload) Run(ctx context.Context, rec *Recorder, cl *Cluster, new
 			defer wg.Done()
 			defer c.Close()
 			rng := NewRand(w.Seed, "workload/"+strconv.Itoa(p))
-			if p < w.Producers {
+			switch {
+			case p < w.Producers:
 				errs[p] = w.produce(ctx, rec, c, p, rng)
-			} else {
+			case p < w.Producers+w.Readers:
 				errs[p] = w.read(ctx, rec, cl, c, p, rng)
+			default:
+				errs[p] = w.commitOffsets(ctx, rec, c, p, rng)
 			}
 		}()
 	}
@@ -154,7 +161,7 @@ func (w *QueueWorkload) produce(ctx context.Context, rec *Recorder, c *client.Cl
 
 // read reads random offsets near the acknowledged tail of random queues
 // from the current master (the route's brokerId 0).
-func (w *QueueWorkload) read(ctx context.Context, rec *Recorder, cl *Cluster, c *client.Client, p int, rng *rand.Rand) error {
+func (w *QueueWorkload) read(ctx context.Context, rec *Recorder, cl ReplicaSet, c *client.Client, p int, rng *rand.Rand) error {
 	cs := c.Consumer("jepsen-reader")
 	for w.sleep(ctx) {
 		i := rng.IntN(len(w.Queues))
@@ -169,10 +176,9 @@ func (w *QueueWorkload) read(ctx context.Context, rec *Recorder, cl *Cluster, c 
 		res, err := cs.Pull(rctx, mq, off, 1)
 		cancel()
 		done := inv.As(OK)
-		if n := cl.NodeByClientAddr(res.Addr); n != nil {
-			done.Node = n.ID
-		}
+		done.Node = replicaID(cl, res.Addr)
 		if err == nil {
+			done.MaxOffset = res.MaxOffset
 			done.Note = fmt.Sprintf("%s min=%d max=%d next=%d suggest=%d", res.Status, res.MinOffset, res.MaxOffset, res.NextBeginOffset, res.SuggestWhichBrokerID)
 		}
 		switch {
@@ -190,6 +196,52 @@ func (w *QueueWorkload) read(ctx context.Context, rec *Recorder, cl *Cluster, c 
 		default:
 			done.Type, done.Error = Fail, "pull status "+res.Status.String()
 		}
+		if _, err := rec.Complete(done); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// commitOffsets commits and queries consumer offsets of its own group until
+// ctx ends. Commits of a queue only grow; a commit whose outcome is not
+// known is recorded as info (it may take effect later), a query that
+// errs as fail (reads have no effect).
+func (w *QueueWorkload) commitOffsets(ctx context.Context, rec *Recorder, c *client.Client, p int, rng *rand.Rand) error {
+	group := "jepsen-offsets-p" + strconv.Itoa(p)
+	cs := c.Consumer(group)
+	next := make([]int64, len(w.Queues))
+	for w.sleep(ctx) {
+		i := rng.IntN(len(w.Queues))
+		mq := w.Queues[i]
+		commit := rng.IntN(2) == 0
+		op := Op{Process: p, Kind: KindQueryOffset, Group: group, Queue: QueueOf(mq), Offset: NoOffset}
+		if commit {
+			next[i] += 1 + rng.Int64N(3)
+			op.Kind, op.Offset = KindCommitOffset, next[i]
+		}
+		inv, err := rec.Invoke(op)
+		if err != nil {
+			return err
+		}
+		octx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+		done := inv.As(OK)
+		if commit {
+			if err := cs.CommitOffset(octx, mq, op.Offset); err != nil {
+				done.Type, done.Error = Info, err.Error()
+			}
+		} else {
+			off, err := cs.QueryOffset(octx, mq)
+			switch {
+			case errors.Is(err, client.ErrNoOffset):
+				done.Offset = NoOffset
+			case err != nil:
+				done.Type, done.Error = Fail, err.Error()
+			default:
+				done.Offset = off
+			}
+		}
+		cancel()
 		if _, err := rec.Complete(done); err != nil {
 			return err
 		}

@@ -1,0 +1,176 @@
+package bench
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/hashicorp/raft"
+
+	"github.com/dledgermq/dledgermq/dledger"
+)
+
+// countFSM is the dledger mode's state machine: it only counts, so the
+// run measures replication (raft, the log store, the transport), not an
+// application.
+type countFSM struct{ applied atomic.Uint64 }
+
+var _ dledger.FSM = (*countFSM)(nil)
+
+func (f *countFSM) ApplyBatch(es []dledger.Entry) []any {
+	f.applied.Add(uint64(len(es)))
+	return make([]any, len(es))
+}
+
+func (f *countFSM) Snapshot() (raft.FSMSnapshot, error) { return emptySnapshot{}, nil }
+
+func (f *countFSM) Restore(rc io.ReadCloser) error {
+	_, err := io.Copy(io.Discard, rc)
+	return err
+}
+
+type emptySnapshot struct{}
+
+func (emptySnapshot) Persist(sink raft.SnapshotSink) error { return sink.Close() }
+func (emptySnapshot) Release()                             {}
+
+// freeAddrs returns n distinct free "127.0.0.1:port" addresses. The ports
+// are released before use, so another process could take one meanwhile;
+// node start-up then fails with a listen error.
+func freeAddrs(n int) ([]string, error) {
+	var ls []net.Listener
+	defer func() {
+		for _, l := range ls {
+			_ = l.Close()
+		}
+	}()
+	var out []string
+	for i := 0; i < n; i++ {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			return nil, err
+		}
+		ls = append(ls, l)
+		out = append(out, l.Addr().String())
+	}
+	return out, nil
+}
+
+// leaderWait bounds how long a fresh group may take to elect a leader.
+const leaderWait = 30 * time.Second
+
+// raftGroup is three dledger nodes in this process on loopback TCP.
+type raftGroup struct {
+	nodes []*dledger.Node
+}
+
+// startRaftGroup starts a three-node group in dir/n0..n2 with the run's
+// log store, flush mode and segment size and otherwise default settings,
+// and waits for a leader.
+func startRaftGroup(ctx context.Context, cfg Config, dir string, logger *slog.Logger) (*raftGroup, error) {
+	addrs, err := freeAddrs(3)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrCluster, err)
+	}
+	peers := make([]dledger.Peer, len(addrs))
+	for i, a := range addrs {
+		peers[i] = dledger.Peer{ID: fmt.Sprintf("n%d", i), Addr: a}
+	}
+	g := &raftGroup{}
+	for i := range peers {
+		nc := dledger.DefaultConfig()
+		nc.ID, nc.Peers, nc.Dir = peers[i].ID, peers, filepath.Join(dir, peers[i].ID)
+		nc.LogStore, nc.Flush, nc.SegmentSize = cfg.LogStore, cfg.Flush, cfg.SegmentSize
+		nc.Logger = logger
+		n, err := dledger.NewNode(nc, &countFSM{})
+		if err != nil {
+			g.close()
+			return nil, fmt.Errorf("%w: start %s: %w", ErrCluster, peers[i].ID, err)
+		}
+		g.nodes = append(g.nodes, n)
+	}
+	if _, err := g.waitLeader(ctx, leaderWait); err != nil {
+		g.close()
+		return nil, err
+	}
+	return g, nil
+}
+
+// waitLeader polls until a node is leader.
+func (g *raftGroup) waitLeader(ctx context.Context, timeout time.Duration) (*dledger.Node, error) {
+	deadline := time.Now().Add(timeout)
+	for {
+		for _, n := range g.nodes {
+			if n.IsLeader() {
+				return n, nil
+			}
+		}
+		if time.Now().After(deadline) {
+			return nil, fmt.Errorf("%w: no raft leader within %v", ErrCluster, timeout)
+		}
+		if !sleepCtx(ctx, 5*time.Millisecond) {
+			return nil, fmt.Errorf("%w: %w", ErrCluster, ctx.Err())
+		}
+	}
+}
+
+// close stops every node (concurrently, as crashes: the data is a
+// benchmark's and a leader's transfer would only slow the teardown).
+func (g *raftGroup) close() {
+	var wg sync.WaitGroup
+	for _, n := range g.nodes {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_ = n.Kill()
+		}()
+	}
+	wg.Wait()
+}
+
+// applyTimeout bounds how long one Apply may wait for raft to take it.
+const applyTimeout = 10 * time.Second
+
+// dledgerLoad starts the group and returns the load: Concurrency
+// goroutines, each applying one Size-byte entry at a time on the leader
+// and waiting until it is committed on a majority and applied.
+func dledgerLoad(ctx context.Context, cfg Config, dir string, logger *slog.Logger) (load, func() error, []string, error) {
+	g, err := startRaftGroup(ctx, cfg, dir, logger)
+	if err != nil {
+		return load{}, nil, nil, err
+	}
+	leader, err := g.waitLeader(ctx, leaderWait)
+	if err != nil {
+		g.close()
+		return load{}, nil, nil, err
+	}
+	var cur atomic.Pointer[dledger.Node]
+	cur.Store(leader)
+	data := payload(cfg.Size)
+	ld := load{
+		workers:  cfg.Concurrency(),
+		msgBytes: cfg.Size,
+		sync: func(_ context.Context, _, _ int, _ time.Time) (Outcome, error) {
+			n := cur.Load()
+			_, _, err := n.Apply(data, applyTimeout)
+			if err == nil {
+				return OK, nil
+			}
+			if errors.Is(err, raft.ErrNotLeader) || errors.Is(err, raft.ErrLeadershipLost) {
+				if l, werr := g.waitLeader(context.Background(), 5*time.Second); werr == nil {
+					cur.CompareAndSwap(n, l)
+				}
+			}
+			return SendFailed, err
+		},
+	}
+	setup := []string{fmt.Sprintf("raft group %s..%s in %s, leader %s", g.nodes[0].ID(), g.nodes[len(g.nodes)-1].ID(), dir, leader.ID())}
+	return ld, func() error { g.close(); return nil }, setup, nil
+}

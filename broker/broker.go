@@ -30,6 +30,9 @@ type Broker struct {
 	addr     netip.AddrPort // client-facing address
 	addrStr  string
 	server   *remoting.Server
+	scfg     remoting.ServerConfig // also serves the group address
+	handler  remoting.Handler
+	vip      *groupAddr // nil without Config.BrokerVIP
 	clients  *clientManager
 	lp       *longPoll
 	reg      *registrar
@@ -98,7 +101,8 @@ func New(cfg Config, st MessageStore) (*Broker, error) {
 		execs[remoting.PullMessage] = remoting.NewGoExecutor(cfg.PullThreads)
 	}
 	scfg.Executors = execs
-	b.server, err = remoting.NewServer(scfg, b.mux())
+	b.scfg, b.handler = scfg, b.mux()
+	b.server, err = b.newServer()
 	if err != nil {
 		_ = ln.Close()
 		return nil, err
@@ -114,10 +118,19 @@ func New(cfg Config, st MessageStore) (*Broker, error) {
 		_ = b.reg.close()
 		return nil, err
 	}
+	if cfg.BrokerVIP != "" {
+		b.vip = newGroupAddr(b, cfg.BrokerVIP)
+	}
 	b.sched = newScheduleService(b)
 	b.txnCheck.b = b
 	b.ctx, b.cancel = context.WithCancel(context.Background())
 	return b, nil
+}
+
+// newServer returns a remoting server with the broker's handler: the one of
+// its own address, and one per holding period of the group address.
+func (b *Broker) newServer() (*remoting.Server, error) {
+	return remoting.NewServer(b.scfg, b.handler)
 }
 
 // Listen binds the client-facing listener cfg describes (BrokerIP1,
@@ -222,6 +235,9 @@ func (b *Broker) Shutdown(ctx context.Context) error {
 
 	b.stopLeaderServices()
 	storeErr := b.store.Close()
+	// Leadership is handed over: free the group address for the successor
+	// (the role loop may be doing so already; release waits for it).
+	b.releaseGroupAddr("shutdown")
 	b.cancel() // registrar, role loop, housekeeping
 	if started {
 		select {
@@ -244,6 +260,13 @@ func (b *Broker) Shutdown(ctx context.Context) error {
 	return err
 }
 
+// releaseGroupAddr frees the group address for good (shutdown, crash).
+func (b *Broker) releaseGroupAddr(reason string) {
+	if b.vip != nil {
+		b.vip.close(reason)
+	}
+}
+
 // closing reports whether Shutdown has begun.
 func (b *Broker) closing() bool { return b.ctx.Err() != nil || b.isShutdown() }
 
@@ -254,11 +277,20 @@ func (b *Broker) isShutdown() bool {
 }
 
 // registration is what the registrar sends now: brokerId 0 and the term
-// while this node is the ready leader, its follower id otherwise.
+// while this node is the ready leader, its follower id otherwise. With a
+// group address the leader registers that address as brokerId 0 once it
+// serves it (until then, as a follower; after vipFallbackAfter without a
+// bind, its own address as brokerId 0).
 func (b *Broker) registration() registration {
-	reg := registration{brokerID: b.followID, topics: b.topicTable()}
-	if b.store.LeaderReady() {
+	reg := registration{addr: b.addrStr, brokerID: b.followID, topics: b.topicTable()}
+	if !b.store.LeaderReady() {
+		return reg
+	}
+	switch {
+	case b.vip == nil || b.vip.fallback():
 		reg.brokerID, reg.term = namesrv.MasterID, b.term.Load()
+	case b.vip.held():
+		reg.addr, reg.brokerID, reg.term = b.vip.addr, namesrv.MasterID, b.term.Load()
 	}
 	return reg
 }
@@ -313,11 +345,20 @@ func (b *Broker) roleLoop() {
 		}
 		b.reg.trigger()
 		if leader && !wasLeader {
-			b.log.Info("broker: became leader; registering as brokerId 0", "term", b.term.Load())
+			if b.vip != nil {
+				b.log.Info("broker: became leader; binding the group address, then registering it as brokerId 0",
+					"term", b.term.Load(), "groupAddr", b.vip.addr)
+				b.vip.acquire()
+			} else {
+				b.log.Info("broker: became leader; registering as brokerId 0", "term", b.term.Load())
+			}
 			b.ensureSystemTopics()
 			b.startLeaderServices()
 		} else if !leader && wasLeader {
 			b.log.Info("broker: lost leadership; registering as follower", "brokerId", b.followID)
+			if b.vip != nil {
+				b.vip.release("lost leadership")
+			}
 			b.stopLeaderServices()
 			b.lp.wakeAll()
 		}

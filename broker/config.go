@@ -47,6 +47,23 @@ type Config struct {
 	// ListenPort is the TCP port of the client-facing remoting server
 	// (listenPort). 0 picks a free port (tests). Default 10911.
 	ListenPort int
+	// BrokerVIP is the group address, "ip:port" (brokerVIP, ours): a
+	// floating master address like a virtual IP. While this node is the
+	// ready Raft leader it also listens there, serves it like its own
+	// address and registers it (instead of its own) as brokerId 0; on
+	// losing leadership or shutting down it closes that listener and every
+	// connection accepted on it, so clients reconnect and reach the next
+	// leader. Producers that cache the master address (the Go client, for
+	// 30 s) so keep working across a failover. Every replica of a group
+	// must have the same one. The IP must be local to the leader's host
+	// when clients connect: on one host any 127.x.y.z address works (port
+	// equal to or different from ListenPort); across hosts a VIP manager
+	// (keepalived) must move the IP to the leader's host (the broker binds
+	// with IP_FREEBIND on Linux, so it can bind before the IP arrives). It
+	// must differ from this node's own listen address. See "Group address"
+	// in the package documentation. Default "" (off: the leader registers
+	// its own address).
+	BrokerVIP string
 	// NamesrvAddr lists the NameServers, "ip:port;ip:port" (namesrvAddr,
 	// also namesrv.addr / rocketmq.namesrv.addr). Default "" (register
 	// nowhere).
@@ -257,6 +274,9 @@ func (c Config) Validate() error {
 	if c.ListenPort < 0 || c.ListenPort > 65535 {
 		bad("listenPort %d out of range [0, 65535]", c.ListenPort)
 	}
+	if c.BrokerVIP != "" {
+		c.validateVIP(bad)
+	}
 	for _, a := range c.NamesrvAddrs() {
 		if _, err := netip.ParseAddrPort(a); err != nil {
 			bad("namesrvAddr %q is not ip:port (clients reject host names)", a)
@@ -329,6 +349,38 @@ func (c Config) Validate() error {
 		bad("Now is nil")
 	}
 	return errors.Join(errs...)
+}
+
+// validateVIP checks BrokerVIP: an IPv4 ip:port with a non-zero port that
+// does not collide with this node's own listen address (BrokerIP1 or every
+// interface, ListenPort; or the pre-bound Listener's address).
+func (c Config) validateVIP(bad func(format string, args ...any)) {
+	vip, err := netip.ParseAddrPort(c.BrokerVIP)
+	if err != nil || !vip.Addr().Is4() || vip.Addr().IsUnspecified() || vip.Port() == 0 {
+		bad("brokerVIP %q is not ip:port with an IPv4 address and a non-zero port (clients reject host names)", c.BrokerVIP)
+		return
+	}
+	collides := func(ip string, port int) bool {
+		if port != int(vip.Port()) {
+			return false
+		}
+		a, err := netip.ParseAddr(ip)
+		return ip == "" || err == nil && (a.IsUnspecified() || a.Unmap() == vip.Addr())
+	}
+	if c.ListenPort != 0 && collides(c.BrokerIP1, c.ListenPort) {
+		bad("brokerVIP %s collides with this node's listen address %s:%d", c.BrokerVIP, c.BrokerIP1, c.ListenPort)
+	}
+	if c.Listener != nil {
+		if tcp, ok := c.Listener.Addr().(*net.TCPAddr); ok {
+			ip := ""
+			if tcp.IP != nil {
+				ip = tcp.IP.String()
+			}
+			if collides(ip, tcp.Port) {
+				bad("brokerVIP %s collides with this node's listener %s", c.BrokerVIP, tcp)
+			}
+		}
+	}
 }
 
 // NamesrvAddrs splits NamesrvAddr on ';' (and ',' for convenience),

@@ -2,6 +2,7 @@ package broker
 
 import (
 	"errors"
+	"net"
 	"slices"
 	"strings"
 	"testing"
@@ -160,5 +161,49 @@ func TestFollowerBrokerID(t *testing.T) {
 	c.BrokerID = 7
 	if got := c.FollowerBrokerID("n0"); got != 7 {
 		t.Errorf("explicit brokerId: %d", got)
+	}
+}
+
+func TestValidateBrokerVIP(t *testing.T) {
+	for _, tc := range []struct {
+		vip, ip string
+		port    int
+		bad     string // "" = valid
+	}{
+		{vip: "127.0.0.2:10911", ip: "127.0.0.1", port: 10911},
+		{vip: "127.0.0.1:10999", ip: "127.0.0.1", port: 10911},
+		{vip: "127.0.0.1:10999", ip: "", port: 0},
+		{vip: "127.0.0.1:10911", ip: "127.0.0.1", port: 10911, bad: "collides"},
+		{vip: "127.0.0.1:10911", ip: "", port: 10911, bad: "collides"},
+		{vip: "localhost:10911", ip: "127.0.0.1", port: 10911, bad: "not ip:port"},
+		{vip: "127.0.0.2", ip: "127.0.0.1", port: 10911, bad: "not ip:port"},
+		{vip: "127.0.0.2:0", ip: "127.0.0.1", port: 10911, bad: "not ip:port"},
+		{vip: "0.0.0.0:10999", ip: "127.0.0.1", port: 10911, bad: "not ip:port"},
+		{vip: "[::1]:10999", ip: "127.0.0.1", port: 10911, bad: "not ip:port"},
+	} {
+		c := DefaultConfig()
+		c.BrokerVIP, c.BrokerIP1, c.ListenPort = tc.vip, tc.ip, tc.port
+		err := c.Validate()
+		switch {
+		case tc.bad == "" && err != nil:
+			t.Errorf("%s on %s:%d: %v", tc.vip, tc.ip, tc.port, err)
+		case tc.bad != "" && (!errors.Is(err, ErrConfig) || !strings.Contains(err.Error(), tc.bad)):
+			t.Errorf("%s on %s:%d: err %v, want one about %q", tc.vip, tc.ip, tc.port, err, tc.bad)
+		}
+	}
+	// A pre-bound listener is checked too.
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	c := DefaultConfig()
+	c.ListenPort, c.Listener, c.BrokerVIP = 0, ln, ln.Addr().String()
+	if err := c.Validate(); err == nil || !strings.Contains(err.Error(), "collides") {
+		t.Errorf("group address equal to the listener's: %v", err)
+	}
+	cfg, _, err := LoadProperties(strings.NewReader("brokerVIP=127.0.0.9:10911\nlistenPort=10911\nbrokerIP1=127.0.0.1\n"))
+	if err != nil || cfg.BrokerVIP != "127.0.0.9:10911" || cfg.Validate() != nil {
+		t.Errorf("brokerVIP from broker.conf: %q, %v, %v", cfg.BrokerVIP, err, cfg.Validate())
 	}
 }

@@ -21,6 +21,38 @@
 // service and creates system topics. Shutdown stops the store first (which
 // transfers leadership), then unregisters.
 //
+// # Group address (brokerVIP)
+//
+// The Go client sends only to the brokerId-0 address of its cached route
+// and refreshes routes every 30 s, not on a failed send: after a kill -9 of
+// the leader a running producer keeps dialing the dead address for up to
+// 30 s. Config.BrokerVIP (broker.conf brokerVIP=ip:port, the same on every
+// replica) is a floating master address, like a virtual IP: the ready
+// leader also listens there with a second remoting.Server sharing the
+// broker's handler, and registers it instead of its own address as brokerId
+// 0 (with its term) once it serves it; followers keep registering their own
+// addresses (ids >= 1). A node that loses leadership, shuts down or dies
+// closes that listener and every connection accepted on it, so clients
+// reconnect, and their reconnect reaches the next leader as soon as it has
+// bound the address (vip.go: bind retried every 10-250 ms while leader; the
+// old holder, e.g. a partitioned leader until its lease expires, may hold it
+// for a moment). The route never changes, so a running producer resumes
+// within about the election time. Logs: "holding group address X",
+// "released group address X".
+//
+// On one host any 127.x.y.z address works, with the listen port or another
+// one. Across hosts the IP must be made local to the leader's host by a VIP
+// manager such as keepalived (e.g. a track script that checks whether this
+// node listens on the group address); the bind uses IP_FREEBIND on Linux,
+// so it succeeds before the IP arrives, and SO_REUSEADDR. If the address
+// cannot be bound for 5 s, the leader registers its own address as brokerId
+// 0 meanwhile (the behaviour without a group address) and keeps trying.
+//
+// Messages keep the writer's own address as STOREHOST, and served messages
+// name the serving node's own address (below), never the group address:
+// a send-back must reach a concrete node. SEND replies' msgIds are built
+// from the node's own address as before.
+//
 // # Writes on a follower
 //
 // Writes are served only by the ready leader (store.LeaderReady): a node

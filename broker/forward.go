@@ -53,7 +53,15 @@ type forwarder struct {
 }
 
 func newForwarder(b *Broker) (*forwarder, error) {
-	pool, err := remoting.NewPool(b.cfg.Client)
+	// Retire an idle forwarding connection well before the leader's idle
+	// deadline (the same serverChannelMaxIdleTime across a group) closes it:
+	// a forward written just as the leader closes the connection has an
+	// unknown outcome, which the producer would see as an error.
+	cc := b.cfg.Client
+	if idle := b.cfg.ServerChannelMaxIdleTime; idle > 0 && (cc.Conn.IdleTimeout == 0 || cc.Conn.IdleTimeout > idle/2) {
+		cc.Conn.IdleTimeout = idle / 2
+	}
+	pool, err := remoting.NewPool(cc)
 	if err != nil {
 		return nil, fmt.Errorf("broker: forward client: %w", err)
 	}
@@ -153,18 +161,37 @@ func (f *forwarder) forward(ctx context.Context, c *remoting.Conn, req *remoting
 	ext[extForwardedBornHost] = addrPortOf(c.RemoteAddr()).String()
 	fwd := remoting.NewRequest(req.RequestCode(), ext, req.Body)
 	fwd.Language, fwd.Version = req.Language, req.Version
-	resp, err := f.pool.Invoke(ctx, addr, fwd)
+	// Dial first: a request that never left this node is a definite
+	// refusal; once it may have reached the leader, a lost answer means the
+	// outcome is unknown (the leader may have stored it), which the producer
+	// must not take for a failure.
+	cl, err := f.pool.Client(addr)
+	if err != nil {
+		return nil, fmt.Errorf("broker: forward to leader %s: %w", addr, err)
+	}
+	conn, err := cl.Conn(ctx)
 	if err != nil {
 		f.invalidate(addr)
 		return nil, fmt.Errorf("broker: forward to leader %s: %w", addr, err)
+	}
+	resp, err := conn.Invoke(ctx, fwd)
+	if err != nil {
+		f.invalidate(addr)
+		return nil, fmt.Errorf("%w: leader %s: %w", errForwardUnknown, addr, err)
 	}
 	out := remoting.NewResponse(req, remoting.ResponseCode(resp.Code), resp.Remark)
 	out.ExtFields, out.Body = resp.ExtFields, resp.Body
 	return out, nil
 }
 
+// errForwardUnknown: a forwarded request was sent to the leader and no
+// answer came back; it may have taken effect there.
+var errForwardUnknown = errors.New("broker: forwarded request's outcome unknown")
+
 // forwardOrRefuse answers a write that reached a follower: forwarded to the
-// leader when possible, else SERVICE_NOT_AVAILABLE naming the leader.
+// leader when possible, else SERVICE_NOT_AVAILABLE naming the leader (the
+// request was not sent), or SYSTEM_ERROR when it was sent and no answer came
+// (it may be stored; a producer must not count it as failed).
 func (b *Broker) forwardOrRefuse(ctx context.Context, c *remoting.Conn, req *remoting.Command) *remoting.Command {
 	if req.Ext(extForwarded) == "" && !b.closing() {
 		resp, err := b.fwd.forward(ctx, c, req)
@@ -172,6 +199,9 @@ func (b *Broker) forwardOrRefuse(ctx context.Context, c *remoting.Conn, req *rem
 			return resp
 		}
 		b.log.Debug("broker: forward to leader failed", "code", req.RequestCode(), "err", err)
+		if errors.Is(err, errForwardUnknown) {
+			return remoting.NewResponse(req, remoting.SystemError, "forwarded to the leader, no answer: the request may or may not have taken effect: "+err.Error())
+		}
 	}
 	return remoting.NewResponse(req, remoting.ServiceNotAvailable, b.notLeaderRemark())
 }

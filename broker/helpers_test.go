@@ -229,6 +229,7 @@ func (g *group) crash(i int) {
 	b.mu.Unlock()
 	b.stopLeaderServices()
 	_ = st.Kill()
+	b.releaseGroupAddr("crash") // a dying process's sockets close at once
 	b.cancel()
 	_ = b.server.Close()
 	b.lp.wakeAll()
@@ -239,7 +240,8 @@ func (g *group) crash(i int) {
 }
 
 // leader waits for a node whose store is the ready leader and which has
-// registered as brokerId 0; it returns its index.
+// registered as brokerId 0 (with a group address: holds it, and the
+// namesrv names it as brokerId 0); it returns its index.
 func (g *group) leader() int {
 	g.t.Helper()
 	idx := -1
@@ -249,7 +251,7 @@ func (g *group) leader() int {
 			if b == nil || !b.store.LeaderReady() {
 				continue
 			}
-			if g.masterAddr() == b.Addr() {
+			if m := g.masterAddr(); m == b.Addr() || b.vip != nil && b.vip.held() && m == b.vip.addr {
 				idx = i
 				return true
 			}

@@ -93,6 +93,7 @@ var confKeys = map[string]setter{
 	"brokerId":                        setInt64(func(c *Config) *int64 { return &c.BrokerID }),
 	"brokerIP1":                       setString(func(c *Config) *string { return &c.BrokerIP1 }),
 	"listenPort":                      setInt(func(c *Config) *int { return &c.ListenPort }),
+	"brokerVIP":                       setString(func(c *Config) *string { return &c.BrokerVIP }),
 	"namesrvAddr":                     setString(func(c *Config) *string { return &c.NamesrvAddr }),
 	"namesrv.addr":                    setString(func(c *Config) *string { return &c.NamesrvAddr }),
 	"rocketmq.namesrv.addr":           setString(func(c *Config) *string { return &c.NamesrvAddr }),

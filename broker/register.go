@@ -22,10 +22,16 @@ import (
 // dledgerTerm extField (the NameServer keeps the highest term's master);
 // a follower registers as its follower id, which also removes any stale
 // brokerId-0 entry of its address.
+//
+// With a group address (Config.BrokerVIP) the leader registers the group
+// address instead of its own; right after such a registration replaced one
+// of its own address, that one is unregistered (so the route does not list
+// the leader twice). The group address itself is never unregistered: by
+// the time this node stops holding it a successor may have registered it.
 type registrar struct {
 	cfg      *Config
 	addrs    []string // NameServers
-	addr     string   // our client-facing ip:port
+	addr     string   // our own client-facing ip:port
 	log      *slog.Logger
 	pool     *remoting.Pool
 	snapshot func() registration // what to register now
@@ -34,12 +40,14 @@ type registrar struct {
 	kicks []chan struct{} // per NameServer, capacity 1: a registration is due
 	done  chan struct{}   // closed when run returns
 
-	mu   sync.Mutex
-	last registration // last successful registration (UNREGISTER_BROKER uses its id)
+	mu      sync.Mutex
+	last    registration // last successful registration
+	lastOwn int64        // id of the last successful registration of addr (UNREGISTER_BROKER uses it)
 }
 
 // registration is one REGISTER_BROKER's content.
 type registration struct {
+	addr     string // the registered address: our own, or the group address
 	brokerID int64
 	term     uint64
 	topics   map[string]namesrv.TopicConfig
@@ -102,6 +110,7 @@ func (r *registrar) run(ctx context.Context) {
 func (r *registrar) loop(ctx context.Context, ns string, kick <-chan struct{}) {
 	t := time.NewTicker(r.cfg.RegisterNameServerPeriod)
 	defer t.Stop()
+	var prev registration // last successful registration with ns
 	for {
 		reg := r.snapshot()
 		if err := r.registerOne(context.Background(), ns, r.request(reg)); err != nil {
@@ -109,8 +118,16 @@ func (r *registrar) loop(ctx context.Context, ns string, kick <-chan struct{}) {
 				r.log.Warn("broker: register with namesrv failed", "namesrv", ns, "err", err)
 			}
 		} else {
+			if prev.addr == r.addr && reg.addr != r.addr {
+				// Our own address gave way to the group address.
+				r.unregisterOne(context.Background(), ns, prev.addr, prev.brokerID)
+			}
+			prev = reg
 			r.mu.Lock()
 			r.last = reg
+			if reg.addr == r.addr {
+				r.lastOwn = reg.brokerID
+			}
 			r.mu.Unlock()
 		}
 		select {
@@ -130,8 +147,8 @@ func (r *registrar) request(reg registration) namesrv.Registration {
 	return namesrv.Registration{
 		ClusterName:  r.cfg.BrokerClusterName,
 		BrokerName:   r.cfg.BrokerName,
-		BrokerAddr:   r.addr,
-		HAServerAddr: r.addr,
+		BrokerAddr:   reg.addr,
+		HAServerAddr: reg.addr,
 		BrokerID:     reg.brokerID,
 		Term:         int64(reg.term),
 		Topics:       reg.topics,
@@ -152,29 +169,38 @@ func (r *registrar) registerOne(ctx context.Context, ns string, reg namesrv.Regi
 	return nil
 }
 
-// unregisterAll sends UNREGISTER_BROKER for the last registered id to
-// every NameServer (best effort, bounded by ctx and the register timeout).
+// unregisterAll sends UNREGISTER_BROKER for our own address, with the id
+// it was last registered with, to every NameServer (best effort, bounded by
+// ctx and the register timeout). A group address registration is left
+// alone (see registrar); it goes with our NameServer connections unless a
+// successor registered it meanwhile.
 func (r *registrar) unregisterAll(ctx context.Context) {
 	r.mu.Lock()
-	id := r.last.brokerID
+	id := r.lastOwn
 	r.mu.Unlock()
 	var wg sync.WaitGroup
 	for _, ns := range r.addrs {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			ctx, cancel := context.WithTimeout(ctx, r.cfg.RegisterBrokerTimeoutMills)
-			defer cancel()
-			cl, err := r.pool.Client(ns)
-			if err == nil {
-				err = namesrv.UnregisterBroker(ctx, cl, r.cfg.BrokerClusterName, r.cfg.BrokerName, r.addr, id)
-			}
-			if err != nil {
-				r.log.Info("broker: unregister from namesrv failed", "namesrv", ns, "err", err)
-			}
+			r.unregisterOne(ctx, ns, r.addr, id)
 		}()
 	}
 	wg.Wait()
+}
+
+// unregisterOne sends one UNREGISTER_BROKER of addr as brokerId id (best
+// effort, bounded by ctx and the register timeout).
+func (r *registrar) unregisterOne(ctx context.Context, ns, addr string, id int64) {
+	ctx, cancel := context.WithTimeout(ctx, r.cfg.RegisterBrokerTimeoutMills)
+	defer cancel()
+	cl, err := r.pool.Client(ns)
+	if err == nil {
+		err = namesrv.UnregisterBroker(ctx, cl, r.cfg.BrokerClusterName, r.cfg.BrokerName, addr, id)
+	}
+	if err != nil {
+		r.log.Info("broker: unregister from namesrv failed", "namesrv", ns, "addr", addr, "brokerId", id, "err", err)
+	}
 }
 
 func (r *registrar) close() error { return r.pool.Close() }

@@ -38,6 +38,10 @@ type clusterOptions struct {
 	// conf lines (RocketMQ property names, broker/properties.go) go to a
 	// broker.conf passed with -c to every broker.
 	conf map[string]string
+	// vip gives the group a group address (brokerVIP, a free loopback
+	// port) through the broker.conf: the NameServer then names it as
+	// brokerId 0, whichever node leads.
+	vip bool
 }
 
 // node is one dledger-broker process of the group.
@@ -54,6 +58,7 @@ type cluster struct {
 	t      *testing.T
 	dir    string
 	nsAddr string
+	vip    string // group address, "" without clusterOptions.vip
 	ns     *proc
 	nodes  []*node
 	pool   *remoting.Pool
@@ -71,8 +76,16 @@ func startCluster(t *testing.T, opts clusterOptions) *cluster {
 	c := &cluster{t: t, dir: t.TempDir()}
 	t.Cleanup(c.stop)
 
-	ports := freePorts(t, 7)
+	ports := freePorts(t, 8)
 	c.nsAddr = fmt.Sprintf("127.0.0.1:%d", ports[0])
+	if opts.vip {
+		c.vip = fmt.Sprintf("127.0.0.1:%d", ports[7])
+		conf := map[string]string{"brokerVIP": c.vip}
+		for k, v := range opts.conf {
+			conf[k] = v
+		}
+		opts.conf = conf
+	}
 	var peers []string
 	for i := 0; i < 3; i++ {
 		n := &node{
@@ -129,9 +142,9 @@ func startCluster(t *testing.T, opts clusterOptions) *cluster {
 		}
 		n.proc = startProc(t, c.dir, "broker-"+n.id, filepath.Join(binDir, "dledger-broker"), args...)
 	}
-	leader := c.waitLeader(60*time.Second, "")
-	t.Logf("cluster up in %v: namesrv %s, leader %s (%s)", time.Since(start).Round(time.Millisecond),
-		c.nsAddr, leader, c.nodeByAddr(leader).id)
+	leader := c.waitLeaderNode(60*time.Second, nil)
+	t.Logf("cluster up in %v: namesrv %s, leader %s (%s), group address %q", time.Since(start).Round(time.Millisecond),
+		c.nsAddr, leader.listen, leader.id, c.vip)
 	return c
 }
 
@@ -220,7 +233,7 @@ func (c *cluster) waitLeader(d time.Duration, not string) string {
 		addr, err := c.masterAddr(ctx)
 		cancel()
 		if err == nil && addr != "" && addr != not {
-			if c.nodeByAddr(addr) == nil {
+			if c.nodeByAddr(addr) == nil && addr != c.vip {
 				c.t.Fatalf("NameServer names %s as master, not one of our brokers", addr)
 			}
 			return addr
@@ -231,6 +244,70 @@ func (c *cluster) waitLeader(d time.Duration, not string) string {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
+}
+
+// waitLeaderNode waits until a node other than not (nil for any) leads
+// and returns it. Without a group address the leader is the node the
+// NameServer names as brokerId 0. With one, brokerId 0 is always the group
+// address: the leader is then the one live node whose own address is not
+// registered (the leader registers the group address instead and
+// unregisters its own; followers register their own, ids >= 1).
+func (c *cluster) waitLeaderNode(d time.Duration, not *node) *node {
+	c.t.Helper()
+	if c.vip == "" {
+		notAddr := ""
+		if not != nil {
+			notAddr = not.listen
+		}
+		return c.nodeByAddr(c.waitLeader(d, notAddr))
+	}
+	deadline := time.Now().Add(d)
+	var last string
+	for {
+		c.checkAlive(c.ns)
+		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+		n, why := c.vipLeader(ctx)
+		cancel()
+		if n != nil && n != not {
+			return n
+		}
+		last = why
+		if time.Now().After(deadline) {
+			c.t.Fatalf("no leader holding the group address %s (other than %v) after %v: %s", c.vip, not, d, last)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// vipLeader is one look at the NameServer for waitLeaderNode's group
+// address rule: the leader, or nil and why not.
+func (c *cluster) vipLeader(ctx context.Context) (*node, string) {
+	cl, err := c.pool.Client(c.nsAddr)
+	if err != nil {
+		return nil, err.Error()
+	}
+	ci, err := namesrv.GetClusterInfo(ctx, cl)
+	if err != nil {
+		return nil, err.Error()
+	}
+	addrs := ci.BrokerAddrTable[brokerName].BrokerAddrs
+	if addrs[namesrv.MasterID] != c.vip {
+		return nil, fmt.Sprintf("brokerAddrs %v: brokerId 0 is not the group address", addrs)
+	}
+	registered := map[string]bool{}
+	for _, a := range addrs {
+		registered[a] = true
+	}
+	var missing []*node
+	for _, n := range c.nodes {
+		if ok, _ := n.proc.exited(); !ok && !registered[n.listen] {
+			missing = append(missing, n)
+		}
+	}
+	if len(missing) != 1 {
+		return nil, fmt.Sprintf("brokerAddrs %v: %d live nodes unregistered, want exactly the leader", addrs, len(missing))
+	}
+	return missing[0], ""
 }
 
 func (c *cluster) nodeByAddr(addr string) *node {

@@ -22,9 +22,14 @@ const (
 	// hard-coded), so sends can only resume after that.
 	sendHardStop = 75 * time.Second
 	// maxSendGap is the longest acceptable pause between two acknowledged
-	// sends: the client's 30 s route poll, plus election and slack for a
-	// loaded machine.
+	// sends without a group address: it is not the broker's failover but
+	// the client's 30 s route poll (after which it learns the new master),
+	// plus election and slack for a loaded machine.
 	maxSendGap = 45 * time.Second
+	// maxVIPSendGap is the longest acceptable pause with a group address
+	// (brokerVIP): the route never changes, so the running producer's
+	// reconnect reaches the new leader once it has bound the address.
+	maxVIPSendGap = 5 * time.Second
 	// maxFreshRouteResume bounds the broker-side failover as a client sees
 	// it when its route is fresh: from the kill until a newly started
 	// producer's send is acknowledged.
@@ -36,7 +41,17 @@ const (
 	resumedFor = 2 * time.Second
 )
 
-// TestFailoverLeaderKill: a producer loop sends unique bodies with SendSync;
+// TestFailoverLeaderKill is the failover without a group address; see
+// failoverLeaderKill.
+func TestFailoverLeaderKill(t *testing.T) { failoverLeaderKill(t, false) }
+
+// TestFailoverLeaderKillVIP is the failover with a group address
+// (brokerVIP in broker.conf): the NameServer names the group address as
+// brokerId 0 before and after the kill, the new leader takes it over, and
+// the running producer, unmodified, resumes within maxVIPSendGap.
+func TestFailoverLeaderKillVIP(t *testing.T) { failoverLeaderKill(t, true) }
+
+// failoverLeaderKill: a producer loop sends unique bodies with SendSync;
 // after ~3 s the leader process gets SIGKILL. Every acknowledged body must
 // be consumed afterwards (no loss), sends must resume, and a body may be
 // consumed twice only if its send was retried.
@@ -48,21 +63,27 @@ const (
 //   - the running producer: rocketmq-client-go v2.1.2 sends only to the
 //     brokerId-0 address of its cached route, refreshes routes every 30 s
 //     (hard-coded, internal/client.go _PullNameServerInterval) and does not
-//     refresh on a failed send, so after a hard kill it keeps dialing the
-//     dead address until its next route poll; the longest gap is logged
-//     and bounded by maxSendGap. (Forwarding by followers, broker/forward.go,
-//     covers a leader that is still alive, e.g. a graceful handover.)
+//     refresh on a failed send. Without a group address it keeps dialing
+//     the dead address until its next route poll: the longest gap measures
+//     that poll, not the broker, and is bounded by maxSendGap. (Forwarding
+//     by followers, broker/forward.go, covers a leader that is still alive,
+//     e.g. a graceful handover.) With a group address the cached brokerId-0
+//     address stays right: the longest gap is the broker's failover and
+//     must stay below maxVIPSendGap.
 //
 // The producer runs with WithRetry(0): every SendSync is exactly one attempt
 // on the wire, and the loop itself re-sends the same body after a failure,
 // so the test knows precisely which bodies were retried.
-func TestFailoverLeaderKill(t *testing.T) {
+func failoverLeaderKill(t *testing.T, vip bool) {
 	checkNoPanics(t)
-	c := startCluster(t, clusterOptions{electionTimeout: failoverElection})
+	c := startCluster(t, clusterOptions{electionTimeout: failoverElection, vip: vip})
 	topic := uniqueName("FailT")
 	c.createTopic(topic, 4)
-	oldLeader := c.waitLeader(10*time.Second, "")
-	victim := c.nodeByAddr(oldLeader)
+	victim := c.waitLeaderNode(10*time.Second, nil)
+	maxGap, gapCause := maxSendGap, "the client's 30 s route poll, not the broker's failover"
+	if vip {
+		maxGap, gapCause = maxVIPSendGap, "the broker's failover: the route names the group address throughout"
+	}
 
 	p := newProducer(t, c, uniqueName("fail_pg"), producer.WithRetry(0))
 	// One send before the clock starts: the first send fetches the route.
@@ -82,7 +103,7 @@ func TestFailoverLeaderKill(t *testing.T) {
 		_ = victim.proc.kill() // checked below
 		kt := killedAt
 		killMu.Unlock()
-		probeDone <- probeFailover(c, topic, oldLeader, kt)
+		probeDone <- probeFailover(c, topic, victim, kt)
 	})
 	defer killTimer.Stop()
 	killTime := func() time.Time {
@@ -157,16 +178,20 @@ func TestFailoverLeaderKill(t *testing.T) {
 	if ok, _ := victim.proc.exited(); !ok {
 		t.Fatalf("leader %s still running after SIGKILL", victim.id)
 	}
-	newLeader := c.waitLeader(30*time.Second, oldLeader)
-	t.Logf("killed leader %s (%s) at +%v; NameServer names %s (%s) as brokerId 0",
-		victim.id, oldLeader, kt.Sub(start).Round(time.Millisecond), newLeader, c.nodeByAddr(newLeader).id)
+	newLeader := c.waitLeaderNode(30*time.Second, victim)
+	master, _ := c.masterAddr(ctxFor(t, 3*time.Second))
+	t.Logf("killed leader %s (%s) at +%v; new leader %s (%s); NameServer brokerId 0: %s (group address %q)",
+		victim.id, victim.listen, kt.Sub(start).Round(time.Millisecond), newLeader.id, newLeader.listen, master, c.vip)
+	if vip && master != c.vip {
+		t.Errorf("NameServer names %s as brokerId 0 after the failover, want the group address %s", master, c.vip)
+	}
 	t.Logf("send loop: %d attempts, %d acked, %d failed (first error: %v), %d bodies re-sent",
 		attempts, len(acked), failures, firstErr, len(retried))
-	t.Logf("longest gap between acknowledged sends: %v (ended at +%v); first ack after the kill at +%v (%v after the kill)",
-		longestGap.Round(time.Millisecond), gapEnd.Sub(start).Round(time.Millisecond),
+	t.Logf("running producer: longest gap between acknowledged sends %v (ended at +%v; measures %s); first ack after the kill at +%v (%v after the kill)",
+		longestGap.Round(time.Millisecond), gapEnd.Sub(start).Round(time.Millisecond), gapCause,
 		resumedAt.Sub(start).Round(time.Millisecond), resumedAt.Sub(kt).Round(time.Millisecond))
-	if longestGap > maxSendGap {
-		t.Errorf("longest gap between acknowledged sends %v > %v", longestGap, maxSendGap)
+	if longestGap > maxGap {
+		t.Errorf("longest gap between acknowledged sends %v > %v (%s)", longestGap, maxGap, gapCause)
 	}
 	var probe failoverProbe
 	select {
@@ -248,18 +273,28 @@ type failoverProbe struct {
 // acknowledged. A new producer is started per attempt because a producer
 // whose first route named the dead master keeps it for 30 s. It runs on the
 // kill timer's goroutine, so it reports instead of failing the test.
-func probeFailover(c *cluster, topic, oldLeader string, killedAt time.Time) (pr failoverProbe) {
+func probeFailover(c *cluster, topic string, victim *node, killedAt time.Time) (pr failoverProbe) {
 	deadline := killedAt.Add(probeTimeout)
 	for {
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-		addr, err := c.masterAddr(ctx)
-		cancel()
-		if err == nil && addr != "" && addr != oldLeader {
+		var why string
+		if c.vip == "" {
+			addr, err := c.masterAddr(ctx)
+			if err == nil && addr != "" && addr != victim.listen {
+				pr.nsAt = time.Now()
+			}
+			why = fmt.Sprintf("names %q (%v)", addr, err)
+		} else if n, w := c.vipLeader(ctx); n != nil && n != victim {
 			pr.nsAt = time.Now()
+		} else {
+			why = w
+		}
+		cancel()
+		if !pr.nsAt.IsZero() {
 			break
 		}
 		if time.Now().After(deadline) {
-			pr.err = fmt.Errorf("the NameServer still names %q (%v) %v after the kill", addr, err, probeTimeout)
+			pr.err = fmt.Errorf("the NameServer shows no new master %v after the kill: %s", probeTimeout, why)
 			return pr
 		}
 		time.Sleep(10 * time.Millisecond)

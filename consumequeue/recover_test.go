@@ -327,7 +327,7 @@ func TestCrashRecovery(t *testing.T) {
 				}
 			}
 		}
-		ckD := s.ck.cur.dispatched
+		ckD := s.ck.Cur.Dispatched
 		mode := []vfs.CrashMode{vfs.KeepAll, vfs.DropAll, vfs.Random}[rng.IntN(3)]
 		fsys.Crash(mode)
 		s, err := Open(Options{Dir: "/cq", FS: fsys, EntriesPerFile: perFile, Logger: debugLogger()})

@@ -77,12 +77,12 @@ func Open(opts Options) (*Store, error) {
 	if _, err := fsys.Stat(filepath.Join(opts.Dir, checkpointName)); errors.Is(err, fs.ErrNotExist) && len(topics) > 0 {
 		return nil, fmt.Errorf("%w: %s: queue directories without a checkpoint", ErrCorrupt, opts.Dir)
 	}
-	ck, _, err := openCheckpoint(fsys, opts.Dir, checkpointRec{state: stateOK})
+	ck, _, err := openCheckpoint(fsys, opts.Dir, checkpointRec{State: stateOK})
 	if err != nil {
 		return nil, err
 	}
 	s.ck = ck
-	if ck.cur.state == stateResetting {
+	if ck.Cur.State == stateResetting {
 		s.log.Warn("consumequeue: finishing an interrupted reset", "dir", opts.Dir)
 		if err := s.removeAllLocked(); err != nil {
 			ck.close()
@@ -91,9 +91,9 @@ func Open(opts Options) (*Store, error) {
 		s.report.ResetFinished = true
 		topics = nil
 	}
-	s.dispatched.Store(ck.cur.dispatched)
-	s.minPhys.Store(ck.cur.minPhys)
-	s.report.DispatchedPhys, s.report.MinPhys = ck.cur.dispatched, ck.cur.minPhys
+	s.dispatched.Store(ck.Cur.Dispatched)
+	s.minPhys.Store(ck.Cur.MinPhys)
+	s.report.DispatchedPhys, s.report.MinPhys = ck.Cur.Dispatched, ck.Cur.MinPhys
 	for _, topic := range topics {
 		if err := s.loadTopic(topic); err != nil {
 			s.closeQueues()
@@ -288,7 +288,7 @@ func (s *Store) flushLocked() error {
 // flushCheckpointLocked flushes every queue and then checkpoints
 // DispatchedPhys (as it was before the flush) with minPhys.
 func (s *Store) flushCheckpointLocked(minPhys int64) error {
-	if s.ck.f == nil {
+	if s.ck.Closed() {
 		return ErrClosed
 	}
 	d := s.dispatched.Load()
@@ -297,10 +297,10 @@ func (s *Store) flushCheckpointLocked(minPhys int64) error {
 			return err
 		}
 	}
-	if d == s.ck.cur.dispatched && minPhys == s.ck.cur.minPhys {
+	if d == s.ck.Cur.Dispatched && minPhys == s.ck.Cur.MinPhys {
 		return nil
 	}
-	return s.ck.write(checkpointRec{state: stateOK, dispatched: d, minPhys: minPhys})
+	return s.ck.write(checkpointRec{State: stateOK, Dispatched: d, MinPhys: minPhys})
 }
 
 // TruncatePhys drops every entry with Phys >= phys from every queue,
@@ -310,14 +310,14 @@ func (s *Store) flushCheckpointLocked(minPhys int64) error {
 func (s *Store) TruncatePhys(phys int64) error {
 	s.ckMu.Lock()
 	defer s.ckMu.Unlock()
-	if s.ck.f == nil {
+	if s.ck.Closed() {
 		return ErrClosed
 	}
 	if phys < 0 {
 		return fmt.Errorf("%w: truncate to phys %d", ErrInvalid, phys)
 	}
-	if s.ck.cur.dispatched > phys {
-		if err := s.ck.write(checkpointRec{state: stateOK, dispatched: phys, minPhys: s.minPhys.Load()}); err != nil {
+	if s.ck.Cur.Dispatched > phys {
+		if err := s.ck.write(checkpointRec{State: stateOK, Dispatched: phys, MinPhys: s.minPhys.Load()}); err != nil {
 			return err
 		}
 	}
@@ -349,7 +349,7 @@ func (s *Store) TruncatePhys(phys int64) error {
 func (s *Store) DropBeforePhys(phys int64) error {
 	s.ckMu.Lock()
 	defer s.ckMu.Unlock()
-	if s.ck.f == nil {
+	if s.ck.Closed() {
 		return ErrClosed
 	}
 	// Flushing first also makes every file created since the last flush
@@ -378,10 +378,10 @@ func (s *Store) Reset() error {
 }
 
 func (s *Store) resetLocked() error {
-	if s.ck.f == nil {
+	if s.ck.Closed() {
 		return ErrClosed
 	}
-	if err := s.ck.write(checkpointRec{state: stateResetting}); err != nil {
+	if err := s.ck.write(checkpointRec{State: stateResetting}); err != nil {
 		return err
 	}
 	if err := s.closeQueues(); err != nil {
@@ -418,7 +418,7 @@ func (s *Store) removeAllLocked() error {
 	}
 	s.dispatched.Store(0)
 	s.minPhys.Store(0)
-	return s.ck.write(checkpointRec{state: stateOK})
+	return s.ck.write(checkpointRec{State: stateOK})
 }
 
 // removeDir deletes a queue directory and the files in it.
@@ -483,7 +483,7 @@ func (s *Store) closeQueues() error {
 func (s *Store) Close() error {
 	s.ckMu.Lock()
 	defer s.ckMu.Unlock()
-	if s.ck.f == nil {
+	if s.ck.Closed() {
 		return nil
 	}
 	err := s.flushLocked()

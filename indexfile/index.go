@@ -215,10 +215,10 @@ func (ix *Index) flushLocked(minPhys int64, sealAll bool) error {
 		}
 		return err
 	}
-	if d == ix.ck.cur.dispatched && minPhys == ix.ck.cur.minPhys {
+	if d == ix.ck.Cur.Dispatched && minPhys == ix.ck.Cur.MinPhys {
 		return nil
 	}
-	return ix.ck.write(checkpointRec{state: stateOK, dispatched: d, minPhys: minPhys})
+	return ix.ck.write(checkpointRec{State: stateOK, Dispatched: d, MinPhys: minPhys})
 }
 
 // Recovery reports what Open found and changed.
@@ -232,7 +232,7 @@ func (ix *Index) Recovery() RecoveryReport { return ix.report }
 func (ix *Index) Close() error {
 	ix.flushMu.Lock()
 	defer ix.flushMu.Unlock()
-	if ix.ck.f == nil {
+	if ix.ck.Closed() {
 		return nil
 	}
 	ix.wmu.Lock()

@@ -58,12 +58,12 @@ func Open(opts Options) (*Index, error) {
 	if _, err := fsys.Stat(filepath.Join(opts.Dir, checkpointName)); errors.Is(err, fs.ErrNotExist) && len(nums) > 0 {
 		return nil, fmt.Errorf("%w: %s: index files without a checkpoint", ErrCorrupt, opts.Dir)
 	}
-	ck, _, err := openCheckpoint(fsys, opts.Dir, checkpointRec{state: stateOK})
+	ck, _, err := openCheckpoint(fsys, opts.Dir, checkpointRec{State: stateOK})
 	if err != nil {
 		return nil, err
 	}
 	ix.ck = ck
-	if ck.cur.state == stateResetting {
+	if ck.Cur.State == stateResetting {
 		ix.log.Warn("indexfile: finishing an interrupted reset", "dir", opts.Dir)
 		if err := ix.removeAllLocked(); err != nil {
 			ck.close()
@@ -72,9 +72,9 @@ func Open(opts Options) (*Index, error) {
 		ix.report.ResetFinished = true
 		nums = nil
 	}
-	ix.dispatched.Store(ck.cur.dispatched)
-	ix.minPhys.Store(ck.cur.minPhys)
-	ix.report.DispatchedPhys, ix.report.MinPhys = ck.cur.dispatched, ck.cur.minPhys
+	ix.dispatched.Store(ck.Cur.Dispatched)
+	ix.minPhys.Store(ck.Cur.MinPhys)
+	ix.report.DispatchedPhys, ix.report.MinPhys = ck.Cur.Dispatched, ck.Cur.MinPhys
 	if err := ix.load(nums); err != nil {
 		for _, f := range ix.files {
 			f.close()

@@ -249,7 +249,7 @@ func TestCrashRecovery(t *testing.T) {
 				}
 			}
 		}
-		ckD := ix.ck.cur.dispatched
+		ckD := ix.ck.Cur.Dispatched
 		mode := []vfs.CrashMode{vfs.KeepAll, vfs.DropAll, vfs.Random}[rng.IntN(3)]
 		fsys.Crash(mode)
 		ix, err := Open(Options{Dir: "/ix", FS: fsys, SlotCount: slots, EntriesPerFile: perFile, Logger: debugLogger()})

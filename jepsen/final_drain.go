@@ -8,6 +8,7 @@ import (
 
 	"github.com/dledgermq/dledgermq/client"
 	"github.com/dledgermq/dledgermq/message"
+	"github.com/dledgermq/dledgermq/remoting"
 )
 
 // drainProcess is the process id of final drains.
@@ -100,19 +101,42 @@ func DrainAll(ctx context.Context, rec *Recorder, rs ReplicaSet, c *client.Clien
 	return nil
 }
 
+// drainLagLimit bounds how long the drain waits for a replica that
+// answers "not yet": after a restart a replica serves its consume queues
+// (so Settle sees its max offsets) before it has replayed the topic
+// metadata from its log, and meanwhile answers PULL with TOPIC_NOT_EXIST or
+// "no message" below its max offset. Late, never wrong (the read contract);
+// the drain waits it out instead of recording the replica as undrained.
+const drainLagLimit = 15 * time.Second
+
 // drainQueue pulls mq from offset 0 until the broker has nothing more.
 func drainQueue(ctx context.Context, cs *client.Consumer, mq client.MessageQueue) ([]Entry, error) {
 	var es []Entry
 	off := int64(0)
+	var lagSince time.Time // when the replica started answering "not yet"
+	notYet := func() bool {
+		if lagSince.IsZero() {
+			lagSince = time.Now()
+		}
+		if time.Since(lagSince) > drainLagLimit || ctx.Err() != nil {
+			return false
+		}
+		time.Sleep(100 * time.Millisecond)
+		return true
+	}
 	for range 1 << 20 { // bounded: 32 M messages
 		pctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 		res, err := cs.Pull(pctx, mq, off, 32)
 		cancel()
 		if err != nil {
+			if code, ok := client.ResponseCodeOf(err); ok && code == remoting.TopicNotExist && notYet() {
+				continue
+			}
 			return es, fmt.Errorf("drain %s at %d: %w", mq, off, err)
 		}
 		switch res.Status {
 		case client.PullFound:
+			lagSince = time.Time{}
 			for _, m := range res.Messages {
 				es = append(es, Entry{Offset: m.QueueOffset, Value: string(m.Body),
 					Key: m.Properties.Get(message.PropShardingKey), MsgID: m.UniqKey()})
@@ -123,6 +147,9 @@ func drainQueue(ctx context.Context, cs *client.Consumer, mq client.MessageQueue
 			off = res.NextBeginOffset
 		case client.PullNoNewMsg, client.PullOffsetIllegal:
 			if off < res.MaxOffset {
+				if notYet() {
+					continue
+				}
 				return es, fmt.Errorf("drain %s: %s at %d below max offset %d", mq, res.Status, off, res.MaxOffset)
 			}
 			return es, nil

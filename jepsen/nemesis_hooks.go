@@ -277,7 +277,25 @@ func DiskFullLeader(node string, leave int64, up, down Span) func(context.Contex
 		if err := env.Fault("disk-full", n.ID, func() error { return fillDisk(n.Data, filler, leave) }); err != nil {
 			return err
 		}
-		Sleep(ctx, down.draw(env.Rand))
+		// The full node's next segment cannot be allocated: its appends
+		// fail, raft steps it down and another node leads. Record when
+		// leadership has left it (bounded by the fill's duration), so the
+		// scenario proves acks stopped there rather than assuming it.
+		fillEnd := time.Now().Add(down.draw(env.Rand))
+		for moved := false; !moved && time.Now().Before(fillEnd) && ctx.Err() == nil; {
+			pctx, cancel := context.WithTimeout(ctx, time.Until(fillEnd))
+			ls, err := pickLeader(env)(pctx)
+			cancel()
+			if err == nil && ls[0] != n {
+				moved = true
+				if err := env.Fault("leader-left-full-node", ls[0].ID, func() error { return nil }); err != nil {
+					return err
+				}
+				break
+			}
+			Sleep(ctx, 100*time.Millisecond)
+		}
+		Sleep(ctx, time.Until(fillEnd))
 		return env.Fault("disk-free", n.ID, func() error { return os.Remove(filler) })
 	}
 }

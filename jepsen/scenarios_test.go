@@ -54,15 +54,13 @@ func knownBug(t *testing.T, bug, why string) {
 	}
 }
 
-// Open product bugs the harness has found (JEPSEN.md, "Findings"). Fixed
-// ones keep their scenario as a regression test: kill-all and
-// transfer-leader with the consumer-offset workload (offsets served by a
-// non-leader regressed), flip-bit-follower (a corrupt replica died of a
-// nil-pointer panic instead of reporting the corruption), and
-// TestScenariosPowerLoss (sends answered "failed" were stored).
-const (
-	bugReplayingReplica = "restarted-replica-serves-before-replay"
-)
+// Product bugs the harness found are fixed and keep their scenario as a
+// regression test (JEPSEN.md, "Findings"): kill-all and transfer-leader
+// with the consumer-offset workload (offsets served by a non-leader
+// regressed), flip-bit-follower (a corrupt replica died of a nil-pointer
+// panic instead of reporting the corruption), and TestScenariosPowerLoss
+// (sends answered "failed" were stored). A scenarioCase's bug field gates a
+// scenario that reproduces a bug still open; none is open now.
 
 // scenarioCase is one named fault scenario.
 type scenarioCase struct {
@@ -127,7 +125,12 @@ func TestScenarios(t *testing.T) {
 				c.TmpfsData = map[string]int64{"n0": 256 << 20}
 			}
 			sc.Nemesis = DiskFullLeader("n0", 256<<10, Span{time.Second, time.Second}, Span{3 * time.Second, 3 * time.Second})
-		}, verify: wantFault("disk-full")},
+		}, verify: func(t *testing.T, out Outcome) {
+			wantFault("disk-full")(t, out)
+			// Not yet required (JEPSEN.md, open question): leadership
+			// leaving the full node, which would prove acks stopped there.
+			t.Logf("leadership left the full node: %v", faultCount(out.History, "leader-left-full-node") > 0)
+		}},
 		{name: "flip-bit-follower", prep: func(sc *Scenario) {
 			sc.Nemesis = FlipBitFollower(Span{3 * time.Second, 4 * time.Second}, flip)
 		}, verify: func(t *testing.T, out Outcome) {
@@ -198,8 +201,6 @@ func TestScenariosPowerLoss(t *testing.T) {
 	if testing.Short() {
 		t.Skip("skipping: scenarios (-short)")
 	}
-	knownBug(t, bugReplayingReplica, "after power loss a re-elected replica answers the final drain with TOPIC_NOT_EXIST "+
-		"before it has replayed its log; lost, unexpected, offsets, divergence and consumer offsets are all clean")
 	d := scenarioDuration(t)
 	up := Span{1500 * time.Millisecond, 2500 * time.Millisecond}
 	for _, c := range []struct {

@@ -1,35 +1,16 @@
 package bench
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
+	"github.com/dledgermq/dledgermq/internal/testutil"
 	"log/slog"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/dledgermq/dledgermq/dledger"
 )
-
-// syncBuffer is an io.Writer safe for the reporter and the test.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
 
 // lastJSON parses the last line of out as the JSON summary.
 func lastJSON(t *testing.T, out string) JSONResult {
@@ -44,7 +25,7 @@ func lastJSON(t *testing.T, out string) JSONResult {
 
 // testLogger keeps the run's logs for a failed test.
 func testLogger(t *testing.T) *slog.Logger {
-	var buf syncBuffer
+	var buf testutil.LogBuffer
 	t.Cleanup(func() {
 		if t.Failed() {
 			t.Logf("logs:\n%s", buf.String())
@@ -62,7 +43,7 @@ func run(t *testing.T, cfg Config, timeout time.Duration) (string, *Result) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
-	var out syncBuffer
+	var out testutil.LogBuffer
 	res, err := Run(ctx, cfg, &out)
 	if err != nil {
 		t.Fatalf("Run: %v\n%s", err, out.String())
@@ -148,7 +129,7 @@ func TestRunInterruptedPrintsSummary(t *testing.T) {
 	cfg.Size = 100
 	ctx, cancel := context.WithCancel(context.Background())
 	time.AfterFunc(300*time.Millisecond, cancel)
-	var out syncBuffer
+	var out testutil.LogBuffer
 	t0 := time.Now()
 	res, err := Run(ctx, cfg, &out)
 	if err != nil {

@@ -1,13 +1,12 @@
 package broker
 
 import (
-	"bytes"
 	"context"
 	"fmt"
+	"github.com/dledgermq/dledgermq/internal/testutil"
 	"log/slog"
 	"net"
 	"strconv"
-	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -18,28 +17,6 @@ import (
 	"github.com/dledgermq/dledgermq/remoting"
 	"github.com/dledgermq/dledgermq/store"
 )
-
-// logBuffer collects logs; a failed test prints its tail.
-type logBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *logBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *logBuffer) tail(n int) string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	lines := strings.Split(b.buf.String(), "\n")
-	if len(lines) > n {
-		lines = lines[len(lines)-n:]
-	}
-	return strings.Join(lines, "\n")
-}
 
 func waitFor(t testing.TB, timeout time.Duration, what string, cond func() bool) {
 	t.Helper()
@@ -58,7 +35,7 @@ const shortDelayLevels = "100ms 200ms 300ms 400ms 500ms 600ms"
 // group is a namesrv plus a three-node broker group on loopback.
 type group struct {
 	t       testing.TB
-	logs    *logBuffer
+	logs    *testutil.LogBuffer
 	ns      *namesrv.Server
 	nsAddr  string
 	peers   []dledger.Peer
@@ -72,27 +49,9 @@ type group struct {
 	elected   map[int]time.Time // node -> when its store reported leadership
 }
 
-func freeAddrs(t testing.TB, n int) []string {
-	t.Helper()
-	var ls []net.Listener
-	var out []string
-	for i := 0; i < n; i++ {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		ls = append(ls, l)
-		out = append(out, l.Addr().String())
-	}
-	for _, l := range ls {
-		_ = l.Close()
-	}
-	return out
-}
-
 func newGroup(t testing.TB, mod func(i int, c *Config)) *group {
 	t.Helper()
-	g := &group{t: t, logs: &logBuffer{}, mod: mod, elected: map[int]time.Time{}}
+	g := &group{t: t, logs: &testutil.LogBuffer{}, mod: mod, elected: map[int]time.Time{}}
 	logger := slog.New(slog.NewTextHandler(g.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	nscfg := namesrv.DefaultConfig()
 	nscfg.ListenAddr = "127.0.0.1:0"
@@ -107,7 +66,7 @@ func newGroup(t testing.TB, mod func(i int, c *Config)) *group {
 	}
 	go func() { _ = ns.Serve(ln) }()
 	g.ns, g.nsAddr = ns, ln.Addr().String()
-	for i, addr := range freeAddrs(t, 3) {
+	for i, addr := range testutil.FreeAddrs(t, 3) {
 		g.peers = append(g.peers, dledger.Peer{ID: fmt.Sprintf("n%d", i), Addr: addr})
 		g.dirs = append(g.dirs, t.TempDir())
 	}
@@ -125,7 +84,7 @@ func newGroup(t testing.TB, mod func(i int, c *Config)) *group {
 		wg.Wait()
 		_ = ns.Close()
 		if t.Failed() {
-			t.Logf("log tail:\n%s", g.logs.tail(200))
+			t.Logf("log tail:\n%s", g.logs.Tail(200))
 		}
 	})
 	for i := range g.brokers {

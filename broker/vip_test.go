@@ -3,6 +3,7 @@ package broker
 import (
 	"context"
 	"fmt"
+	"github.com/dledgermq/dledgermq/internal/testutil"
 	"net"
 	"strconv"
 	"strings"
@@ -24,7 +25,7 @@ const maxVIPGap = 5 * time.Second
 // address.
 func newVIPGroup(t *testing.T) (*group, string) {
 	t.Helper()
-	vip := freeAddrs(t, 1)[0]
+	vip := testutil.FreeAddrs(t, 1)[0]
 	return newGroup(t, func(_ int, c *Config) { c.BrokerVIP = vip }), vip
 }
 
@@ -348,7 +349,7 @@ func TestGroupAddrNoLeader(t *testing.T) {
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
-	if !strings.Contains(g.logs.tail(1000), "released group address "+vip) {
+	if !strings.Contains(g.logs.Tail(1000), "released group address "+vip) {
 		t.Error(`no "released group address" log`)
 	}
 }
@@ -359,7 +360,7 @@ func TestGroupAddrNoLeader(t *testing.T) {
 // free it binds within the retry interval, registers it as brokerId 0 and
 // unregisters its own address.
 func TestGroupAddrBusy(t *testing.T) {
-	vip := freeAddrs(t, 1)[0]
+	vip := testutil.FreeAddrs(t, 1)[0]
 	squatter, err := net.Listen("tcp4", vip)
 	if err != nil {
 		t.Fatal(err)
@@ -391,7 +392,7 @@ func TestGroupAddrBusy(t *testing.T) {
 	})
 	t.Logf("group address bound and registered %v after it was freed", time.Since(freed).Round(time.Millisecond))
 	waitFor(t, 3*time.Second, "route without the leader's own address", func() bool { return checkVIPRoute(g, vip, l) == nil })
-	if !strings.Contains(g.logs.tail(2000), "holding group address "+vip) {
+	if !strings.Contains(g.logs.Tail(2000), "holding group address "+vip) {
 		t.Error(`no "holding group address" log`)
 	}
 }

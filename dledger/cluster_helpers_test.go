@@ -1,14 +1,12 @@
 package dledger_test
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
+	"github.com/dledgermq/dledgermq/internal/testutil"
 	"log/slog"
-	"net"
 	"os"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -19,54 +17,6 @@ import (
 	"github.com/dledgermq/dledgermq/internal/vfs"
 )
 
-// logBuffer collects the cluster's logs; they are printed only when a test
-// fails.
-type logBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *logBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *logBuffer) count(substr string) int {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return strings.Count(b.buf.String(), substr)
-}
-
-func (b *logBuffer) tail(n int) string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	lines := strings.Split(b.buf.String(), "\n")
-	if len(lines) > n {
-		lines = lines[len(lines)-n:]
-	}
-	return strings.Join(lines, "\n")
-}
-
-// freePorts returns n distinct free TCP ports on 127.0.0.1.
-func freePorts(t testing.TB, n int) []string {
-	t.Helper()
-	var ls []net.Listener
-	var addrs []string
-	for i := 0; i < n; i++ {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		ls = append(ls, l)
-		addrs = append(addrs, l.Addr().String())
-	}
-	for _, l := range ls {
-		_ = l.Close()
-	}
-	return addrs
-}
-
 // cluster is an in-process raft group over real TCP on 127.0.0.1.
 type cluster struct {
 	t     testing.TB
@@ -76,15 +26,15 @@ type cluster struct {
 	nodes []*dledger.Node // nil while a node is down
 	fsms  []*kvfsm.FSM
 	mod   func(i int, c *dledger.Config)
-	logs  *logBuffer
+	logs  *testutil.LogBuffer
 }
 
 // newCluster starts n nodes. mod adjusts each node's config (may be nil);
 // fss gives each node's commit-log FS (nil: the OS).
 func newCluster(t testing.TB, n int, mod func(i int, c *dledger.Config), fss ...vfs.FS) *cluster {
 	t.Helper()
-	c := &cluster{t: t, mod: mod, logs: &logBuffer{}}
-	for i, addr := range freePorts(t, n) {
+	c := &cluster{t: t, mod: mod, logs: &testutil.LogBuffer{}}
+	for i, addr := range testutil.FreeAddrs(t, n) {
 		c.peers = append(c.peers, dledger.Peer{ID: fmt.Sprintf("n%d", i), Addr: addr})
 		c.dirs = append(c.dirs, t.TempDir())
 		fsys := vfs.OS
@@ -100,7 +50,7 @@ func newCluster(t testing.TB, n int, mod func(i int, c *dledger.Config), fss ...
 			c.stop(i)
 		}
 		if t.Failed() {
-			t.Logf("cluster log tail:\n%s", c.logs.tail(300))
+			t.Logf("cluster log tail:\n%s", c.logs.Tail(300))
 		}
 	})
 	for i := range c.nodes {

@@ -90,7 +90,7 @@ func TestClusterFailover(t *testing.T) {
 			}
 		}
 	}
-	if n := c.logs.count("bootstrapped group"); n != 3 {
+	if n := c.logs.Count("bootstrapped group"); n != 3 {
 		t.Fatalf("%d bootstraps; restarts must resume, not bootstrap again", n)
 	}
 }
@@ -264,11 +264,11 @@ func TestClusterWipeRejoin(t *testing.T) {
 	f2 := (lead + 2) % 3
 	c.stop(f2)
 	c.wipe(f2)
-	installs := c.logs.count("Installed remote snapshot")
+	installs := c.logs.Count("Installed remote snapshot")
 	c.start(f2)
 	last = c.applyN("z", 10, 512)
 	c.verify(last)
-	if c.logs.count("Installed remote snapshot") != installs+1 || c.logs.count("commit log restored from snapshot") != 1 {
+	if c.logs.Count("Installed remote snapshot") != installs+1 || c.logs.Count("commit log restored from snapshot") != 1 {
 		t.Fatalf("the wiped node did not catch up through InstallSnapshot + log restore")
 	}
 	got, _, _ := c.nodes[f2].LogStore().Bounds()

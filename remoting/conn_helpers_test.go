@@ -1,41 +1,22 @@
 package remoting
 
 import (
-	"bytes"
 	"context"
+	"github.com/dledgermq/dledgermq/internal/testutil"
 	"log/slog"
 	"net"
-	"sync"
 	"testing"
 	"time"
 )
 
-// logBuffer is a goroutine-safe log sink tests can search.
-type logBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *logBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *logBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
-func newTestLogger() (*slog.Logger, *logBuffer) {
-	lb := &logBuffer{}
+func newTestLogger() (*slog.Logger, *testutil.LogBuffer) {
+	lb := &testutil.LogBuffer{}
 	return slog.New(slog.NewTextHandler(lb, &slog.HandlerOptions{Level: slog.LevelDebug})), lb
 }
 
-func testServerConfig() (ServerConfig, *logBuffer) {
+func testServerConfig() (ServerConfig, *testutil.LogBuffer) {
 	cfg := DefaultServerConfig()
-	var lb *logBuffer
+	var lb *testutil.LogBuffer
 	cfg.Conn.Logger, lb = newTestLogger()
 	return cfg, lb
 }

@@ -1,15 +1,13 @@
 package store
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
+	"github.com/dledgermq/dledgermq/internal/testutil"
 	"log/slog"
-	"net"
 	"net/netip"
 	"os"
-	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -17,50 +15,6 @@ import (
 	"github.com/dledgermq/dledgermq/dledger"
 	"github.com/dledgermq/dledgermq/message"
 )
-
-// logBuffer collects a cluster's logs; they are printed when a test fails.
-type logBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *logBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *logBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
-func (b *logBuffer) tail(n int) string {
-	lines := strings.Split(b.String(), "\n")
-	if len(lines) > n {
-		lines = lines[len(lines)-n:]
-	}
-	return strings.Join(lines, "\n")
-}
-
-func freePorts(t testing.TB, n int) []string {
-	t.Helper()
-	var ls []net.Listener
-	var out []string
-	for i := 0; i < n; i++ {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		ls = append(ls, l)
-		out = append(out, l.Addr().String())
-	}
-	for _, l := range ls {
-		_ = l.Close()
-	}
-	return out
-}
 
 // cluster is an in-process group of stores over loopback TCP. Its logs are
 // printed when a test fails, or always with STORE_TEST_LOGS=1.
@@ -71,13 +25,13 @@ type cluster struct {
 	mu     sync.Mutex
 	stores []*Store // nil while down; guarded by mu
 	mod    func(i int, c *Config)
-	logs   *logBuffer
+	logs   *testutil.LogBuffer
 }
 
 func newCluster(t testing.TB, n int, mod func(i int, c *Config)) *cluster {
 	t.Helper()
-	c := &cluster{t: t, mod: mod, logs: &logBuffer{}}
-	for i, addr := range freePorts(t, n) {
+	c := &cluster{t: t, mod: mod, logs: &testutil.LogBuffer{}}
+	for i, addr := range testutil.FreeAddrs(t, n) {
 		c.peers = append(c.peers, dledger.Peer{ID: fmt.Sprintf("n%d", i), Addr: addr})
 		c.dirs = append(c.dirs, t.TempDir())
 	}
@@ -87,7 +41,7 @@ func newCluster(t testing.TB, n int, mod func(i int, c *Config)) *cluster {
 			c.kill(i)
 		}
 		if t.Failed() || os.Getenv("STORE_TEST_LOGS") != "" {
-			t.Logf("cluster log tail:\n%s", c.logs.tail(150))
+			t.Logf("cluster log tail:\n%s", c.logs.Tail(150))
 		}
 	})
 	for i := range c.stores {

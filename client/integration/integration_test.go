@@ -3,11 +3,11 @@ package integration_test
 import (
 	"bytes"
 	"fmt"
+	"github.com/dledgermq/dledgermq/internal/testutil"
 	"log/slog"
 	"net"
 	"net/netip"
 	"slices"
-	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -26,25 +26,6 @@ import (
 // their own package so the client's unit tests never depend on the broker
 // and store packages building.
 
-// syncBuffer is a log sink; a failed test prints its tail.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) tail(n int) string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	lines := strings.Split(b.buf.String(), "\n")
-	return strings.Join(lines[max(0, len(lines)-n):], "\n")
-}
-
 type realNode struct {
 	b    *broker.Broker
 	st   *store.Store
@@ -53,7 +34,7 @@ type realNode struct {
 
 type realGroup struct {
 	t      testing.TB
-	logs   *syncBuffer
+	logs   *testutil.LogBuffer
 	nsAddr string
 	mu     sync.Mutex
 	nodes  []*realNode // nil entries are stopped nodes
@@ -61,7 +42,7 @@ type realGroup struct {
 
 func startRealGroup(t testing.TB) *realGroup {
 	t.Helper()
-	g := &realGroup{t: t, logs: &syncBuffer{}}
+	g := &realGroup{t: t, logs: &testutil.LogBuffer{}}
 	logger := slog.New(slog.NewTextHandler(g.logs, &slog.HandlerOptions{Level: slog.LevelInfo}))
 
 	nscfg := namesrv.DefaultConfig()
@@ -100,7 +81,7 @@ func startRealGroup(t testing.TB) *realGroup {
 		wg.Wait()
 		_ = ns.Close()
 		if t.Failed() {
-			t.Logf("server log tail:\n%s", g.logs.tail(150))
+			t.Logf("server log tail:\n%s", g.logs.Tail(150))
 		}
 	})
 	g.nodes = make([]*realNode, 3)

@@ -1,9 +1,6 @@
 package consumequeue
 
 import (
-	"errors"
-	"fmt"
-
 	"github.com/dledgermq/dledgermq/internal/dispatchckpt"
 	"github.com/dledgermq/dledgermq/internal/vfs"
 )
@@ -13,7 +10,6 @@ import (
 // FORMAT.md).
 const (
 	checkpointName    = "dispatch.ckpt" // '.' cannot occur in a topic name
-	checkpointMagic   = "DMCK"
 	checkpointRecSize = dispatchckpt.RecSize
 
 	stateOK        = dispatchckpt.StateOK
@@ -22,30 +18,10 @@ const (
 
 type checkpointRec = dispatchckpt.Rec
 
-// checkpoint wraps the shared file with this package's errors.
-type checkpoint struct{ *dispatchckpt.File }
+var checkpointOwner = dispatchckpt.Owner{Name: "consumequeue", Magic: "DMCK", Corrupt: ErrCorrupt, Closed: ErrClosed}
 
 // openCheckpoint opens dir's checkpoint. found is false if there is none;
 // then a fresh one holding fresh is created.
-func openCheckpoint(fsys vfs.FS, dir string, fresh checkpointRec) (*checkpoint, bool, error) {
-	f, found, err := dispatchckpt.Open(fsys, dir, checkpointName, checkpointMagic, fresh)
-	switch {
-	case errors.Is(err, dispatchckpt.ErrInvalid):
-		return nil, found, fmt.Errorf("%w: %w", ErrCorrupt, err)
-	case err != nil:
-		return nil, found, fmt.Errorf("consumequeue: %w", err)
-	}
-	return &checkpoint{f}, found, nil
+func openCheckpoint(fsys vfs.FS, dir string, fresh checkpointRec) (*dispatchckpt.File, bool, error) {
+	return dispatchckpt.Open(fsys, dir, checkpointName, checkpointOwner, fresh)
 }
-
-// write durably stores r as the next record.
-func (c *checkpoint) write(r checkpointRec) error {
-	if err := c.File.Write(r); errors.Is(err, dispatchckpt.ErrClosed) {
-		return ErrClosed
-	} else if err != nil {
-		return fmt.Errorf("consumequeue: %w", err)
-	}
-	return nil
-}
-
-func (c *checkpoint) close() error { return c.File.Close() }

@@ -5,7 +5,7 @@ package consumequeue
 // cache, so they are visible to the next Open, as after a real crash).
 func (s *Store) crash() {
 	s.closeQueues()
-	s.ck.close()
+	s.ck.Close()
 }
 
 // filePaths returns the paths of the queue's files, oldest first.

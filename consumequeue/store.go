@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"errors"
 	"fmt"
+	"github.com/dledgermq/dledgermq/internal/dispatchckpt"
 	"io/fs"
 	"iter"
 	"log/slog"
@@ -44,7 +45,7 @@ type Store struct {
 	log  *slog.Logger
 
 	ckMu sync.Mutex // serializes store-wide operations; guards ck
-	ck   *checkpoint
+	ck   *dispatchckpt.File
 
 	mu     sync.RWMutex // guards queues and closed
 	queues map[QueueKey]*Queue
@@ -85,7 +86,7 @@ func Open(opts Options) (*Store, error) {
 	if ck.Cur.State == stateResetting {
 		s.log.Warn("consumequeue: finishing an interrupted reset", "dir", opts.Dir)
 		if err := s.removeAllLocked(); err != nil {
-			ck.close()
+			ck.Close()
 			return nil, err
 		}
 		s.report.ResetFinished = true
@@ -97,7 +98,7 @@ func Open(opts Options) (*Store, error) {
 	for _, topic := range topics {
 		if err := s.loadTopic(topic); err != nil {
 			s.closeQueues()
-			ck.close()
+			ck.Close()
 			return nil, err
 		}
 	}
@@ -300,7 +301,7 @@ func (s *Store) flushCheckpointLocked(minPhys int64) error {
 	if d == s.ck.Cur.Dispatched && minPhys == s.ck.Cur.MinPhys {
 		return nil
 	}
-	return s.ck.write(checkpointRec{State: stateOK, Dispatched: d, MinPhys: minPhys})
+	return s.ck.Write(checkpointRec{State: stateOK, Dispatched: d, MinPhys: minPhys})
 }
 
 // TruncatePhys drops every entry with Phys >= phys from every queue,
@@ -317,7 +318,7 @@ func (s *Store) TruncatePhys(phys int64) error {
 		return fmt.Errorf("%w: truncate to phys %d", ErrInvalid, phys)
 	}
 	if s.ck.Cur.Dispatched > phys {
-		if err := s.ck.write(checkpointRec{State: stateOK, Dispatched: phys, MinPhys: s.minPhys.Load()}); err != nil {
+		if err := s.ck.Write(checkpointRec{State: stateOK, Dispatched: phys, MinPhys: s.minPhys.Load()}); err != nil {
 			return err
 		}
 	}
@@ -381,7 +382,7 @@ func (s *Store) resetLocked() error {
 	if s.ck.Closed() {
 		return ErrClosed
 	}
-	if err := s.ck.write(checkpointRec{State: stateResetting}); err != nil {
+	if err := s.ck.Write(checkpointRec{State: stateResetting}); err != nil {
 		return err
 	}
 	if err := s.closeQueues(); err != nil {
@@ -418,7 +419,7 @@ func (s *Store) removeAllLocked() error {
 	}
 	s.dispatched.Store(0)
 	s.minPhys.Store(0)
-	return s.ck.write(checkpointRec{State: stateOK})
+	return s.ck.Write(checkpointRec{State: stateOK})
 }
 
 // removeDir deletes a queue directory and the files in it.
@@ -490,5 +491,5 @@ func (s *Store) Close() error {
 	s.mu.Lock()
 	s.closed = true
 	s.mu.Unlock()
-	return errors.Join(err, s.closeQueues(), s.ck.close())
+	return errors.Join(err, s.closeQueues(), s.ck.Close())
 }

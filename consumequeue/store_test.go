@@ -242,7 +242,7 @@ func TestResetAndRebuild(t *testing.T) {
 	if err := s.Rebuild(w.seq(0)); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.ck.write(checkpointRec{State: stateResetting}); err != nil {
+	if err := s.ck.Write(checkpointRec{State: stateResetting}); err != nil {
 		t.Fatal(err)
 	}
 	s.crash()

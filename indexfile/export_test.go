@@ -11,7 +11,7 @@ func (ix *Index) crash() {
 	ix.files = nil
 	ix.closed = true
 	ix.mu.Unlock()
-	ix.ck.close()
+	ix.ck.Close()
 }
 
 // fileCount returns the number of index files.

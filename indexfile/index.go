@@ -3,6 +3,7 @@ package indexfile
 import (
 	"errors"
 	"fmt"
+	"github.com/dledgermq/dledgermq/internal/dispatchckpt"
 	"log/slog"
 	"sync"
 	"sync/atomic"
@@ -28,7 +29,7 @@ type Index struct {
 	hash func(string) uint64 // hashKey; tests swap it to force collisions
 
 	flushMu sync.Mutex // serializes Flush and maintenance; guards ck and files' flusher state
-	ck      *checkpoint
+	ck      *dispatchckpt.File
 	dirSync bool // a file was created since the last Flush; guarded by wmu
 
 	wmu      sync.Mutex // serializes writers; holders may read files without mu
@@ -218,7 +219,7 @@ func (ix *Index) flushLocked(minPhys int64, sealAll bool) error {
 	if d == ix.ck.Cur.Dispatched && minPhys == ix.ck.Cur.MinPhys {
 		return nil
 	}
-	return ix.ck.write(checkpointRec{State: stateOK, Dispatched: d, MinPhys: minPhys})
+	return ix.ck.Write(checkpointRec{State: stateOK, Dispatched: d, MinPhys: minPhys})
 }
 
 // Recovery reports what Open found and changed.
@@ -251,6 +252,6 @@ func (ix *Index) Close() error {
 	ix.files = nil
 	ix.mu.Unlock()
 	ix.wmu.Unlock()
-	errs = append(errs, ix.ck.close())
+	errs = append(errs, ix.ck.Close())
 	return errors.Join(errs...)
 }

@@ -322,7 +322,7 @@ func TestResetAndRebuild(t *testing.T) {
 	}
 	// An interrupted Reset is finished by Open.
 	mustPut(t, ix, "a", 5, 5)
-	if err := ix.ck.write(checkpointRec{State: stateResetting}); err != nil {
+	if err := ix.ck.Write(checkpointRec{State: stateResetting}); err != nil {
 		t.Fatal(err)
 	}
 	ix.crash()

@@ -25,7 +25,7 @@ func (ix *Index) TruncatePhys(phys int64) error {
 		return ErrClosed
 	}
 	if ix.ck.Cur.Dispatched > phys {
-		if err := ix.ck.write(checkpointRec{State: stateOK, Dispatched: phys, MinPhys: ix.ck.Cur.MinPhys}); err != nil {
+		if err := ix.ck.Write(checkpointRec{State: stateOK, Dispatched: phys, MinPhys: ix.ck.Cur.MinPhys}); err != nil {
 			return err
 		}
 	}
@@ -141,7 +141,7 @@ func (ix *Index) Reset() error {
 }
 
 func (ix *Index) resetLocked() error {
-	if err := ix.ck.write(checkpointRec{State: stateResetting}); err != nil {
+	if err := ix.ck.Write(checkpointRec{State: stateResetting}); err != nil {
 		return err
 	}
 	ix.mu.Lock()
@@ -179,7 +179,7 @@ func (ix *Index) removeAllLocked() error {
 	ix.dispatched.Store(0)
 	ix.minPhys.Store(0)
 	ix.lastPhys, ix.nextNum, ix.dirSync = -1, 0, false
-	return ix.ck.write(checkpointRec{State: stateOK})
+	return ix.ck.Write(checkpointRec{State: stateOK})
 }
 
 // Rebuild resets the index and indexes every key the caller's commit-log

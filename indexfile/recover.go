@@ -66,7 +66,7 @@ func Open(opts Options) (*Index, error) {
 	if ck.Cur.State == stateResetting {
 		ix.log.Warn("indexfile: finishing an interrupted reset", "dir", opts.Dir)
 		if err := ix.removeAllLocked(); err != nil {
-			ck.close()
+			ck.Close()
 			return nil, err
 		}
 		ix.report.ResetFinished = true
@@ -79,7 +79,7 @@ func Open(opts Options) (*Index, error) {
 		for _, f := range ix.files {
 			f.close()
 		}
-		ck.close()
+		ck.Close()
 		return nil, err
 	}
 	ix.report.Files = len(ix.files)

@@ -83,23 +83,44 @@ func decode(b []byte, magic string) (Rec, bool) {
 	return r, true
 }
 
+// Owner names the package whose checkpoint this is: its error prefix and
+// the sentinels its callers test for.
+type Owner struct {
+	Name    string // error prefix, e.g. "consumequeue"
+	Magic   string // 4 bytes, FROZEN per package
+	Corrupt error  // wrapped when neither slot holds a valid record
+	Closed  error  // returned by Write after Close
+}
+
 // File is an open checkpoint. Cur is the last record written or read.
 type File struct {
 	path  string
-	magic string
+	owner Owner
 	f     vfs.File
 	Cur   Rec
 }
 
 // Open opens dir/name. found is false if there was none; then a fresh one
-// holding fresh is created (and the directory synced).
-func Open(fsys vfs.FS, dir, name, magic string, fresh Rec) (c *File, found bool, err error) {
-	c = &File{path: filepath.Join(dir, name), magic: magic}
+// holding fresh is created (and the directory synced). Errors carry the
+// owner's prefix; an unreadable checkpoint wraps owner.Corrupt and ErrInvalid.
+func Open(fsys vfs.FS, dir, name string, owner Owner, fresh Rec) (c *File, found bool, err error) {
+	c, found, err = open(fsys, dir, name, owner, fresh)
+	switch {
+	case errors.Is(err, ErrInvalid) && owner.Corrupt != nil:
+		return nil, found, fmt.Errorf("%w: %w", owner.Corrupt, err)
+	case err != nil:
+		return nil, found, fmt.Errorf("%s: %w", owner.Name, err)
+	}
+	return c, found, nil
+}
+
+func open(fsys vfs.FS, dir, name string, owner Owner, fresh Rec) (c *File, found bool, err error) {
+	c = &File{path: filepath.Join(dir, name), owner: owner}
 	if _, err := fsys.Stat(c.path); errors.Is(err, fs.ErrNotExist) {
 		if c.f, err = fsys.Create(c.path); err != nil {
 			return nil, false, fmt.Errorf("create checkpoint: %w", err)
 		}
-		if err := c.Write(fresh); err != nil {
+		if err := c.write(fresh); err != nil {
 			c.f.Close()
 			return nil, false, err
 		}
@@ -126,7 +147,7 @@ func Open(fsys vfs.FS, dir, name, magic string, fresh Rec) (c *File, found bool,
 		if (slot+1)*RecSize > n {
 			break
 		}
-		r, valid := decode(buf[slot*RecSize:], magic)
+		r, valid := decode(buf[slot*RecSize:], owner.Magic)
 		if valid && int(r.Seq%2) == slot && (!ok || r.Seq > best.Seq) {
 			best, ok = r, true
 		}
@@ -140,13 +161,24 @@ func Open(fsys vfs.FS, dir, name, magic string, fresh Rec) (c *File, found bool,
 }
 
 // Write durably stores r as the next record (r.Seq is assigned here).
+// After Close it returns the owner's Closed sentinel (ErrClosed if none).
 func (c *File) Write(r Rec) error {
 	if c.f == nil {
+		if c.owner.Closed != nil {
+			return c.owner.Closed
+		}
 		return ErrClosed
 	}
+	if err := c.write(r); err != nil {
+		return fmt.Errorf("%s: %w", c.owner.Name, err)
+	}
+	return nil
+}
+
+func (c *File) write(r Rec) error {
 	r.Seq = c.Cur.Seq + 1
 	var buf [RecSize]byte
-	encode(buf[:], c.magic, r)
+	encode(buf[:], c.owner.Magic, r)
 	if _, err := c.f.WriteAt(buf[:], int64(r.Seq%2)*RecSize); err != nil {
 		return fmt.Errorf("write checkpoint: %w", err)
 	}

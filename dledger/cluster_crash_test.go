@@ -6,6 +6,7 @@ import (
 	"os"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -163,4 +164,60 @@ func TestClusterPowerLossAllNodes(t *testing.T) {
 		}
 	}
 	c.verify(c.nodes[lead].LastIndex())
+}
+
+// TestApplyReturnsWhenNodeStops is the regression test for a hang found in
+// TestClusterPowerLossAllNodes: with BatchApplyCh, hashicorp/raft never
+// answers a future still queued in its apply channel when it shuts down, so
+// Node.Apply used to block for ever. Here the leader's commit-log writes are
+// held while writers queue up behind the held batch, the leader is killed,
+// then the writes are released: every Apply must return.
+func TestApplyReturnsWhenNodeStops(t *testing.T) {
+	var hold [3]atomic.Bool
+	release := make(chan struct{})
+	fss := make([]vfs.FS, 3)
+	for i := range fss {
+		i := i
+		fss[i] = vfs.NewErr(vfs.OS, func(op vfs.Op, _ string) error {
+			if op == vfs.OpWrite && hold[i].Load() {
+				<-release
+			}
+			return nil
+		})
+	}
+	c := newCluster(t, 3, nil, fss...)
+	li := c.waitLeader(5 * time.Second)
+	leader := c.nodes[li]
+	c.apply("warm=up")
+
+	hold[li].Store(true)
+	const writers = 32
+	errs := make(chan error, writers)
+	for w := 0; w < writers; w++ {
+		go func(w int) {
+			_, _, err := leader.Apply([]byte(fmt.Sprintf("w%d=v", w)), time.Second)
+			errs <- err
+		}(w)
+	}
+	// Let the writers reach raft: one batch blocks in StoreLogs, the rest
+	// wait in the apply channel.
+	time.Sleep(200 * time.Millisecond)
+	killed := make(chan struct{})
+	go func() { c.kill(li); close(killed) }()
+	time.Sleep(100 * time.Millisecond) // raft.Shutdown has begun
+	close(release)
+
+	deadline := time.After(10 * time.Second)
+	for w := 0; w < writers; w++ {
+		select {
+		case <-errs:
+		case <-deadline:
+			t.Fatalf("%d of %d Apply calls still blocked 10 s after the node stopped", writers-w, writers)
+		}
+	}
+	select {
+	case <-killed:
+	case <-time.After(10 * time.Second):
+		t.Fatal("kill did not return")
+	}
 }

@@ -35,6 +35,8 @@ type Node struct {
 	mu        sync.Mutex
 	callbacks []func(LeaderChange)
 	down      bool
+	// stopped is closed once raft has shut down (see Apply).
+	stopped chan struct{}
 }
 
 // LeaderChange is what leadership callbacks receive.
@@ -68,7 +70,7 @@ func NewNode(cfg Config, fsm FSM) (n *Node, err error) {
 	// node, not the named result: `return nil, err` sets n to nil before
 	// the deferred cleanup runs (a corrupt commit log once crashed the
 	// process here instead of reporting the corruption).
-	node := &Node{cfg: cfg, logger: logger}
+	node := &Node{cfg: cfg, logger: logger, stopped: make(chan struct{})}
 	n = node
 	defer func() {
 		if err != nil {
@@ -255,18 +257,44 @@ func (n *Node) Stats() map[string]string { return n.raft.Stats() }
 // this node (the leader). It returns the FSM's result for the entry and the
 // entry's raft index. timeout bounds the wait for raft to accept the entry
 // (0: no bound); errors include raft.ErrNotLeader.
+//
+// If the node stops first, Apply returns an error wrapping ErrClosed and
+// raft.ErrLeadershipLost: the entry may still commit on the others, so its
+// outcome is unknown. (With BatchApplyCh, hashicorp/raft never answers a
+// future still queued in its apply channel when it shuts down; waiting on
+// the future alone would block for ever.)
 func (n *Node) Apply(data []byte, timeout time.Duration) (any, uint64, error) {
 	f := n.raft.Apply(data, timeout)
-	if err := f.Error(); err != nil {
-		return nil, 0, err
+	done := make(chan error, 1)
+	go func() { done <- f.Error() }()
+	select {
+	case err := <-done:
+		if err != nil {
+			return nil, 0, err
+		}
+		return f.Response(), f.Index(), nil
+	case <-n.stopped:
+		select {
+		case err := <-done:
+			if err != nil {
+				return nil, 0, err
+			}
+			return f.Response(), f.Index(), nil
+		default:
+		}
+		return nil, 0, fmt.Errorf("%w with an entry proposed, outcome unknown: %w", ErrClosed, raft.ErrLeadershipLost)
 	}
-	return f.Response(), f.Index(), nil
 }
 
-// ApplyAsync proposes data and returns raft's future without waiting.
+// ApplyAsync proposes data and returns raft's future without waiting. The
+// future may never be answered if the node stops (see Apply); wait on
+// Stopped as well.
 func (n *Node) ApplyAsync(data []byte, timeout time.Duration) raft.ApplyFuture {
 	return n.raft.Apply(data, timeout)
 }
+
+// Stopped is closed once the node's raft instance has shut down.
+func (n *Node) Stopped() <-chan struct{} { return n.stopped }
 
 // Barrier waits until every entry committed before it is applied to the FSM
 // on this node (the leader).
@@ -350,6 +378,7 @@ func (n *Node) stop(clean bool, powerCut func()) error {
 	var errs []error
 	if n.raft != nil {
 		errs = append(errs, n.raft.Shutdown().Error())
+		close(n.stopped)
 		n.raft.DeregisterObserver(n.observer)
 		close(n.obsCh)
 		<-n.obsDone

@@ -303,7 +303,7 @@ func (s *Store) proposeDirect(ctx context.Context, data []byte) (any, error) {
 	case <-done:
 	case <-ctx.Done():
 		return nil, fmt.Errorf("store: write proposed, outcome unknown: %w", ctx.Err())
-	case <-s.nodeStopped:
+	case <-s.node.Stopped():
 		select {
 		case <-done:
 		default:

@@ -61,12 +61,11 @@ type Store struct {
 	msgBatcher *batcher
 	offBatcher *batcher
 
-	closed      atomic.Bool
-	stopOnce    sync.Once
-	closing     chan struct{} // closed when shutdown begins
-	stop        chan struct{} // closed when the store stops its goroutines
-	nodeStopped chan struct{} // closed once the Raft node has stopped
-	bg          sync.WaitGroup
+	closed   atomic.Bool
+	stopOnce sync.Once
+	closing  chan struct{} // closed when shutdown begins
+	stop     chan struct{} // closed when the store stops its goroutines
+	bg       sync.WaitGroup
 }
 
 // Open opens (or creates) the store in cfg.Dir and starts its Raft node.
@@ -81,15 +80,14 @@ func Open(cfg Config) (_ *Store, err error) {
 	}
 	cfg = cfg.withDefaults()
 	s := &Store{
-		cfg:         cfg,
-		logger:      cfg.Logger.With("store", cfg.DLedger.ID),
-		ready:       make(chan struct{}),
-		qs:          newQueueState(),
-		meta:        newMetaState(),
-		stop:        make(chan struct{}),
-		nodeStopped: make(chan struct{}),
-		closing:     make(chan struct{}),
-		repairCh:    make(chan struct{}, 1),
+		cfg:      cfg,
+		logger:   cfg.Logger.With("store", cfg.DLedger.ID),
+		ready:    make(chan struct{}),
+		qs:       newQueueState(),
+		meta:     newMetaState(),
+		stop:     make(chan struct{}),
+		closing:  make(chan struct{}),
+		repairCh: make(chan struct{}, 1),
 	}
 	if err := cfg.FS.MkdirAll(cfg.Dir); err != nil {
 		return nil, fmt.Errorf("store: create %s: %w", cfg.Dir, err)
@@ -349,7 +347,6 @@ func (s *Store) shutdown(clean bool) error {
 	} else {
 		nodeErr = s.node.Kill()
 	}
-	close(s.nodeStopped)
 	s.stopOnce.Do(func() { close(s.stop) })
 	s.msgBatcher.stop()
 	s.offBatcher.stop()

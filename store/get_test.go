@@ -261,3 +261,29 @@ func TestTopicLifecycle(t *testing.T) {
 		t.Fatalf("oversized write: %v", err)
 	}
 }
+
+// TestLookupWhileItsEntryDispatches: the FSM makes a message pullable (its
+// consume-queue entry) before it advances the dispatch position past the
+// raft entry holding it, so a consumer can send back a message it just
+// pulled while the entry is still being dispatched; the lookup by physical
+// offset must find it then (found by TestBroker/SendBackRetryDLQ).
+func TestLookupWhileItsEntryDispatches(t *testing.T) {
+	c := newCluster(t, 1, nil)
+	s := c.leader()
+	r := put1(t, s, msg("Lookup", 0, "pulled before its entry finished dispatching"))
+	// Hold the FSM and put the dispatch position back to the start of the
+	// message, as it is while the FSM is still inside the entry.
+	s.fsmMu.Lock()
+	saved := s.qs.dispatched.Load()
+	s.qs.dispatched.Store(r.Phys)
+	_, err := s.LookupMessage(r.Phys)
+	_, errInside := s.LookupMessage(r.Phys + 1)
+	s.qs.dispatched.Store(saved)
+	s.fsmMu.Unlock()
+	if err != nil {
+		t.Fatalf("lookup of a pullable message: %v", err)
+	}
+	if !errors.Is(errInside, ErrNotFound) {
+		t.Fatalf("lookup inside a message: %v", errInside)
+	}
+}

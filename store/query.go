@@ -75,10 +75,17 @@ func (s *Store) LookupMessageByID(id string) ([]byte, error) {
 // lookup reads and checks the message at phys and patches its offsets. A
 // message is genuine when its consume queue has an entry at exactly phys
 // with its size. want, if set, must be in the message's KEYS or UNIQ_KEY.
+//
+// The bound is the commit log's end, not the dispatch position: the FSM
+// puts a message's consume-queue entry (making it pullable) before it
+// advances the dispatch position past the whole raft entry, so a consumer
+// can send back a message it just pulled while that entry is still being
+// dispatched. Bytes past the dispatched range are never returned unless
+// their consume-queue entry exists, which only committed messages have.
 func (s *Store) lookup(phys int64, accept func(v message.View) bool) ([]byte, message.View, error) {
-	applied := s.qs.dispatched.Load()
+	end := s.cl.End()
 	notFound := fmt.Errorf("%w: no message at physical offset %d", ErrNotFound, phys)
-	if phys < s.cl.Start() || phys+message.MinStoredSize > applied {
+	if phys < s.cl.Start() || phys+message.MinStoredSize > end {
 		return nil, message.View{}, notFound
 	}
 	var hdr [4]byte
@@ -86,7 +93,7 @@ func (s *Store) lookup(phys int64, accept func(v message.View) bool) ([]byte, me
 		return nil, message.View{}, notFound
 	}
 	size := int64(int32(binary.BigEndian.Uint32(hdr[:])))
-	if size < message.MinStoredSize || phys+size > applied || size > int64(s.maxEntry) {
+	if size < message.MinStoredSize || phys+size > end || size > int64(s.maxEntry) {
 		return nil, message.View{}, notFound
 	}
 	b := make([]byte, size)

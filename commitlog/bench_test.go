@@ -65,26 +65,30 @@ func BenchmarkAppend(b *testing.B) {
 			copy(dst[i*benchRecSize:], src)
 		}
 	})
-	for _, batch := range []int{1, 16, 256} {
-		b.Run(fmt.Sprintf("batch=%d", batch), func(b *testing.B) {
-			l, err := Open(benchOptions(b, FlushAsync)) // WriteAuto: copy into the mapping
-			if err != nil {
-				b.Fatal(err)
-			}
-			recs := benchRecords(batch)
-			offs := make([]int64, 0, batch)
-			b.SetBytes(benchRecSize)
-			b.ReportAllocs()
-			b.ResetTimer()
-			for done := 0; done < b.N; done += batch {
-				n := min(batch, b.N-done)
-				if offs, err = l.AppendInto(offs[:0], recs[:n]); err != nil {
+	for _, wm := range []WriteMethod{WriteMmap, WritePwrite} {
+		for _, batch := range []int{1, 16, 256} {
+			b.Run(fmt.Sprintf("write=%s/batch=%d", wm, batch), func(b *testing.B) {
+				o := benchOptions(b, FlushAsync)
+				o.Write = wm
+				l, err := Open(o)
+				if err != nil {
 					b.Fatal(err)
 				}
-			}
-			b.StopTimer()
-			l.Close()
-		})
+				recs := benchRecords(batch)
+				offs := make([]int64, 0, batch)
+				b.SetBytes(benchRecSize)
+				b.ReportAllocs()
+				b.ResetTimer()
+				for done := 0; done < b.N; done += batch {
+					n := min(batch, b.N-done)
+					if offs, err = l.AppendInto(offs[:0], recs[:n]); err != nil {
+						b.Fatal(err)
+					}
+				}
+				b.StopTimer()
+				l.Close()
+			})
+		}
 	}
 }
 

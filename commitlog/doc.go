@@ -48,9 +48,9 @@
 // out of the mapping. Writes take one of two paths (Options.Write):
 //
 //   - WriteMmap copies each record straight into the mapping: no system
-//     call per batch, the fastest way to get bytes into the page cache
-//     (FlushAsync's default). Durability is an msync of the segment from
-//     its start to the new end (the kernel only writes dirty pages).
+//     call per batch, the fastest way to get a few records into the page
+//     cache (FlushAsync's default). Durability is an msync of the segment
+//     from its start to the new end (the kernel only writes dirty pages).
 //   - WritePwrite encodes the batch into a reused 1 MiB buffer and writes
 //     it with one pwrite per segment run, then fdatasync (FlushSync's
 //     default). On this project's test machine (ext4 on a virtio disk, in
@@ -59,11 +59,33 @@
 //     preallocated (unwritten) extent starts an ext4 journal handle that
 //     waits behind the commit the previous sync triggered, and writeback
 //     of mapped pages write-protects them again (page_mkclean with TLB
-//     shootdowns). pwrite avoids both and matches pwrite+fdatasync.
-//
+//     shootdowns). pwrite avoids both and matches pwrite+fdatasync. Without
+//     syncs it costs a system call per batch: for single 1 KiB records it
+//     runs at about half the copy's rate, for batches of 256 slightly
+//     faster (BENCHMARKS.md). The raft log store, whose batches are raft
+//     entries of many messages, uses it under both flush modes.
+
 // The two paths write the same bytes and can be mixed on one log across
 // restarts.
 //
+// # Page cache
+//
+// Every new byte of the log needs a fresh page-cache page, and on a VM that
+// hands idle memory back to its host a fresh page costs a host fault: on
+// the project's machine 10 µs per page, against 1.2 µs for memory the
+// guest freed moments ago, which made pwrite half of a broker's CPU under
+// load. So the background flusher releases the page cache behind the
+// writer (vfs.CacheReleaser: madvise and fadvise DONTNEED) once durable
+// bytes are more than Options.CacheWindow (default 256 MiB) behind the
+// durable end, one FlushInterval after they left the window (the kernel
+// cannot drop pages still tied to the running journal transaction); the
+// freed pages are then reused for the next writes at guest cost. Released
+// bytes read back unchanged, from the disk: only reads that lag the tail
+// by more than the window pay for it, as RocketMQ's consumers do once
+// their messages fall out of memory. Releasing never touches dirty pages,
+// so it has no part in durability. The memory and crash file systems do
+// not implement it.
+
 // # The sync point
 //
 // Recovery must tell a torn tail (harmless: nothing in it was acknowledged)

@@ -1,6 +1,10 @@
 package commitlog
 
-import "time"
+import (
+	"time"
+
+	"github.com/dledgermq/dledgermq/internal/vfs"
+)
 
 // flushLoop is the background flusher. Under FlushAsync it makes appended
 // records durable every FlushInterval; under both modes it then advances the
@@ -43,5 +47,50 @@ func (l *Log) backgroundFlush() {
 	}
 	if err != nil {
 		l.fail(err)
+		return
 	}
+	l.releaseCacheLocked()
+}
+
+// releaseStep is the least the flusher releases at once, so an idle or
+// slow log makes no system calls for a few pages.
+const releaseStep = 4 << 20
+
+// releaseCacheLocked gives the page cache of durable bytes more than
+// CacheWindow behind the durable end back to the OS, where the segments'
+// mappings support it. It releases only what was already past the window
+// at the previous call: the kernel cannot drop pages whose writes are still
+// tied to a running journal transaction, and one FlushInterval lets that
+// settle. Requires flushMu.
+func (l *Log) releaseCacheLocked() {
+	if l.opts.CacheWindow < 0 {
+		return
+	}
+	target := l.durable - l.opts.CacheWindow
+	upTo := min(target, l.releasable)
+	l.releasable = target
+	if l.released > l.durable {
+		// A Truncate or Reset moved the log below what was released.
+		l.released = max(upTo, 0)
+	}
+	if upTo-l.released < releaseStep {
+		return
+	}
+	l.segMu.RLock()
+	defer l.segMu.RUnlock()
+	for _, s := range l.segs {
+		lo, hi := max(l.released, s.base), min(upTo, s.limit())
+		if lo >= hi {
+			continue
+		}
+		r, ok := s.m.(vfs.CacheReleaser)
+		if !ok {
+			return
+		}
+		if err := r.ReleaseCache(int(lo-s.base), int(hi-lo)); err != nil {
+			// Only the cost of later reads depends on it.
+			l.logger.Debug("commitlog: release page cache", "segment", s.name, "err", err)
+		}
+	}
+	l.released = upTo
 }

@@ -48,6 +48,10 @@ type Log struct {
 	// durable is the offset up to which the active segment's records are
 	// known durable (>= its first record offset).
 	durable int64
+	// released is the offset below which the flusher has released the
+	// page cache, releasable what it may release next (releaseCacheLocked;
+	// both guarded by flushMu).
+	released, releasable int64
 
 	// segMu guards segs, segment.sealed and the mappings' lifetime: readers
 	// hold it shared while touching mapped bytes; writers hold it exclusive
@@ -86,6 +90,9 @@ func Open(opts Options) (*Log, error) {
 	}
 	if opts.Logger == nil {
 		opts.Logger = def.Logger
+	}
+	if opts.CacheWindow == 0 {
+		opts.CacheWindow = def.CacheWindow
 	}
 	if err := opts.Validate(); err != nil {
 		return nil, err

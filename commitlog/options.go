@@ -38,7 +38,9 @@ type WriteMethod uint8
 
 const (
 	// WriteAuto picks per flush mode: WritePwrite under FlushSync,
-	// WriteMmap under FlushAsync (the faster one for each on Linux/ext4).
+	// WriteMmap under FlushAsync (for appends of a few records each, the
+	// faster one for each on Linux/ext4; see the package documentation for
+	// large batches).
 	WriteAuto WriteMethod = iota
 	// WriteMmap copies records into the segment's mapping (no system call
 	// per batch) and makes them durable with msync of the written range.
@@ -66,6 +68,7 @@ func (m WriteMethod) String() string {
 const (
 	DefaultSegmentSize   = 1 << 30
 	DefaultFlushInterval = 500 * time.Millisecond
+	DefaultCacheWindow   = 256 << 20
 )
 
 // Options configures a Log. Start from DefaultOptions.
@@ -91,6 +94,12 @@ type Options struct {
 	// pwrite+fdatasync under FlushSync, copy into the mapping under
 	// FlushAsync (see the package documentation for the measurements).
 	Write WriteMethod
+	// CacheWindow is how many bytes at the tail of the log stay in the page
+	// cache: every FlushInterval the background flusher releases the durable
+	// pages older than that (see "Page cache" in the package
+	// documentation). Default 256 MiB; negative keeps every page (the
+	// kernel alone decides).
+	CacheWindow int64
 	// Logger receives recovery reports and background flush failures.
 	// Default: discard.
 	Logger *slog.Logger
@@ -114,6 +123,7 @@ func DefaultOptions(dir string) Options {
 		SegmentSize:   DefaultSegmentSize,
 		Flush:         FlushSync,
 		FlushInterval: DefaultFlushInterval,
+		CacheWindow:   DefaultCacheWindow,
 		Logger:        slog.New(slog.DiscardHandler),
 	}
 }

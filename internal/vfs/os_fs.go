@@ -113,14 +113,43 @@ func (o *osFile) Map(size int) (Mapping, error) {
 	if err != nil {
 		return nil, fmt.Errorf("vfs: mmap %s (%d bytes): %w", o.f.Name(), size, err)
 	}
-	return &osMapping{m: m}, nil
+	return &osMapping{m: m, f: o.f}, nil
 }
 
 type osMapping struct {
 	m mmap.MMap
+	f *os.File // the mapped file, for ReleaseCache (EBADF once it is closed)
 }
 
 func (m *osMapping) Bytes() []byte { return m.m }
+
+var _ CacheReleaser = (*osMapping)(nil)
+
+// ReleaseCache zaps this process's page-table entries for the whole pages
+// inside [off, off+n) (madvise MADV_DONTNEED, which for a shared file
+// mapping keeps the data: dirty bits move to the page cache), then asks the
+// kernel to drop those pages from the page cache (fadvise
+// POSIX_FADV_DONTNEED, which skips dirty and still-mapped pages).
+func (m *osMapping) ReleaseCache(off, n int) error {
+	if m.m == nil {
+		return ErrClosed
+	}
+	if off < 0 || n < 0 || off+n > len(m.m) {
+		return fmt.Errorf("vfs: release [%d,%d) outside mapping of %d bytes", off, off+n, len(m.m))
+	}
+	start := (off + pageSize - 1) &^ (pageSize - 1)
+	end := (off + n) &^ (pageSize - 1)
+	if end <= start {
+		return nil
+	}
+	if err := unix.Madvise(m.m[start:end], unix.MADV_DONTNEED); err != nil {
+		return fmt.Errorf("vfs: madvise DONTNEED %s: %w", m.f.Name(), err)
+	}
+	if err := unix.Fadvise(int(m.f.Fd()), int64(start), int64(end-start), unix.FADV_DONTNEED); err != nil {
+		return fmt.Errorf("vfs: fadvise DONTNEED %s: %w", m.f.Name(), err)
+	}
+	return nil
+}
 
 var pageSize = os.Getpagesize()
 

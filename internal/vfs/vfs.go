@@ -85,3 +85,17 @@ type Mapping interface {
 	// Unmap releases the mapping. It does not flush.
 	Unmap() error
 }
+
+// CacheReleaser is implemented by mappings whose cached pages can be given
+// back to the OS (the OS file system's). It is optional: callers type-assert
+// and skip it where it is missing, as the memory and crash file systems do.
+type CacheReleaser interface {
+	// ReleaseCache tells the OS that the durable bytes in [off, off+n) of
+	// the mapped file will not be needed soon: their pages are unmapped
+	// from this process and dropped from the page cache once clean. Later
+	// reads fault them back in from the file, so the contents never
+	// change; only the cost of reading them does. Dirty pages are never
+	// discarded (their writeback merely starts), so calling it on a range
+	// that is not yet durable costs durability nothing.
+	ReleaseCache(off, n int) error
+}

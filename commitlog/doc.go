@@ -64,7 +64,7 @@
 //     runs at about half the copy's rate, for batches of 256 slightly
 //     faster (BENCHMARKS.md). The raft log store, whose batches are raft
 //     entries of many messages, uses it under both flush modes.
-
+//
 // The two paths write the same bytes and can be mixed on one log across
 // restarts.
 //
@@ -85,7 +85,7 @@
 // their messages fall out of memory. Releasing never touches dirty pages,
 // so it has no part in durability. The memory and crash file systems do
 // not implement it.
-
+//
 // # The sync point
 //
 // Recovery must tell a torn tail (harmless: nothing in it was acknowledged)

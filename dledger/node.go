@@ -267,23 +267,20 @@ func (n *Node) Apply(data []byte, timeout time.Duration) (any, uint64, error) {
 	f := n.raft.Apply(data, timeout)
 	done := make(chan error, 1)
 	go func() { done <- f.Error() }()
+	var err error
 	select {
-	case err := <-done:
-		if err != nil {
-			return nil, 0, err
-		}
-		return f.Response(), f.Index(), nil
+	case err = <-done:
 	case <-n.stopped:
 		select {
-		case err := <-done:
-			if err != nil {
-				return nil, 0, err
-			}
-			return f.Response(), f.Index(), nil
+		case err = <-done: // answered as raft stopped
 		default:
+			return nil, 0, fmt.Errorf("%w with an entry proposed, outcome unknown: %w", ErrClosed, raft.ErrLeadershipLost)
 		}
-		return nil, 0, fmt.Errorf("%w with an entry proposed, outcome unknown: %w", ErrClosed, raft.ErrLeadershipLost)
 	}
+	if err != nil {
+		return nil, 0, err
+	}
+	return f.Response(), f.Index(), nil
 }
 
 // ApplyAsync proposes data and returns raft's future without waiting. The

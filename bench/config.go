@@ -303,8 +303,8 @@ func (c Config) Validate() error {
 	if c.Flush != commitlog.FlushSync && c.Flush != commitlog.FlushAsync {
 		bad("--flush %v is not sync or async", c.Flush)
 	}
-	if c.LogStore != dledger.LogStoreCommitLog && c.LogStore != dledger.LogStoreBolt {
-		bad("--log-store %q is not commitlog or bolt", c.LogStore)
+	if c.LogStore != dledger.LogStoreCommitLog && c.LogStore != dledger.LogStoreBolt && c.LogStore != dledger.LogStoreMemory {
+		bad("--log-store %q is not commitlog, bolt or memory", c.LogStore)
 	}
 	if c.Mode != ModeDLedger && c.LogStore != dledger.LogStoreCommitLog {
 		bad("--log-store applies to dledger mode only (the message store needs the commit log)")

@@ -91,7 +91,7 @@ func benchFlags(m bench.Mode) []cli.Flag {
 		fs = append(fs, &cli.DurationFlag{Name: "warmup", Usage: "run the load this long before measuring (not reported)"})
 	}
 	if m == bench.ModeDLedger {
-		fs = append(fs, &cli.StringFlag{Name: "log-store", Value: string(def.LogStore), Usage: "raft log store: commitlog or bolt (baseline)"})
+		fs = append(fs, &cli.StringFlag{Name: "log-store", Value: string(def.LogStore), Usage: "raft log store: commitlog, bolt (baseline) or memory (no disk: what raft itself costs)"})
 	}
 	if m == bench.ModeCommitLog || m == bench.ModeDLedger || cluster {
 		fs = append(fs,

@@ -19,6 +19,19 @@ func (l *Log) Append(recs []Record) ([]int64, error) {
 // reuses dst appends without allocating. On error it returns dst with its
 // original length.
 func (l *Log) AppendInto(dst []int64, recs []Record) ([]int64, error) {
+	return l.appendInto(dst, recs, l.opts.Flush == FlushSync)
+}
+
+// AppendUnsynced is AppendInto without the sync FlushSync would do: the
+// records are published (End covers them, readers see them) when it
+// returns, and they become durable at the next Flush, Sync or background
+// flush. It lets an owner overlap the sync with other work, as the raft
+// log store's leader does with replication.
+func (l *Log) AppendUnsynced(dst []int64, recs []Record) ([]int64, error) {
+	return l.appendInto(dst, recs, false)
+}
+
+func (l *Log) appendInto(dst []int64, recs []Record, sync bool) ([]int64, error) {
 	for i := range recs {
 		if recs[i].Type == 0 {
 			return dst, fmt.Errorf("%w (record %d of %d)", ErrInvalidRecord, i, len(recs))
@@ -84,7 +97,7 @@ func (l *Log) AppendInto(dst []int64, recs []Record) ([]int64, error) {
 	if err := l.writeRunLocked(seg, runStart); err != nil {
 		return fail(err)
 	}
-	if l.opts.Flush == FlushSync {
+	if sync {
 		l.flushMu.Lock()
 		err := l.flushDataLocked(seg, pos)
 		l.flushMu.Unlock()

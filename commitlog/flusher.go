@@ -52,6 +52,35 @@ func (l *Log) backgroundFlush() {
 	l.releaseCacheLocked()
 }
 
+// Flush makes every record below the End it observes durable and returns
+// that End. Unlike Sync it does not hold writers off while it waits for the
+// disk: like the background flusher it takes flushMu only, so Append and
+// AppendUnsynced continue meanwhile. Concurrent Flush calls share the
+// disk's work: the later one finds the earlier one's offset durable.
+func (l *Log) Flush() (int64, error) {
+	l.flushMu.Lock()
+	defer l.flushMu.Unlock()
+	// Close takes flushMu, so the segments stay mapped while it is held.
+	if l.closed.Load() {
+		return 0, ErrClosed
+	}
+	if err := l.failure(); err != nil {
+		return 0, err
+	}
+	l.segMu.RLock()
+	seg := l.segs[len(l.segs)-1]
+	l.segMu.RUnlock()
+	to := l.end.Load()
+	// A roll flushes the segment it seals, so an End below the active
+	// segment's first record is durable already.
+	if to > l.durable && to > seg.first && to <= seg.limit() {
+		if err := l.flushDataLocked(seg, to); err != nil {
+			return 0, l.fail(err)
+		}
+	}
+	return to, nil
+}
+
 // releaseStep is the least the flusher releases at once, so an idle or
 // slow log makes no system calls for a few pages.
 const releaseStep = 4 << 20

@@ -140,7 +140,8 @@ func (l *Log) Start() int64 {
 
 // End returns the offset the next record gets if it fits in the active
 // segment (otherwise it goes to the start of the next one). Every record
-// below End is complete; under FlushSync it is also durable.
+// below End is complete; under FlushSync it is also durable, except for
+// records of an AppendUnsynced that no Flush or Sync has covered yet.
 func (l *Log) End() int64 { return l.end.Load() }
 
 // DataOffset returns the offset of the first data byte of the record at

@@ -26,7 +26,8 @@ type LogStoreOptions struct {
 	// a group must use the same value (offsets depend on it). Default 1 GiB.
 	SegmentSize int64
 	// Flush is the commit-log flush mode. FlushSync (default): StoreLogs
-	// returns after the batch is synced. FlushAsync: it returns once written
+	// returns after the batch is synced, except on the leader, which syncs
+	// while raft replicates (durability.go). FlushAsync: it returns once written
 	// and a background flush syncs every FlushInterval — entries acknowledged
 	// within that window can be lost if a majority loses power.
 	Flush commitlog.FlushMode
@@ -127,6 +128,10 @@ type LogStore struct {
 	closed    bool
 	failed    error // sticky: a half-applied write left memory and disk apart
 
+	// dur tracks which entries are durable; under FlushSync the leader's
+	// batches are synced by its goroutine (durability.go).
+	dur durability
+
 	stats storeStats
 }
 
@@ -202,6 +207,19 @@ func OpenLogStore(opts LogStoreOptions) (*LogStore, error) {
 		_ = ix.closeAll()
 		_ = cl.Close()
 		return nil, err
+	}
+	// What recovery found may include writes a crashed process never
+	// synced; make it durable before anything counts on it.
+	if err := cl.Sync(); err != nil {
+		_ = ix.closeAll()
+		_ = cl.Close()
+		return nil, fmt.Errorf("dledger: sync recovered commit log: %w", err)
+	}
+	s.dur.init(s.next - min(s.next, 1))
+	if opts.Flush == commitlog.FlushSync {
+		go s.syncLoop()
+	} else {
+		close(s.dur.done)
 	}
 	return s, nil
 }
@@ -307,18 +325,21 @@ func (s *LogStore) StoreLog(l *raft.Log) error { return s.StoreLogs([]*raft.Log{
 
 // StoreLogs implements raft.LogStore: the batch, which must continue the log
 // exactly, is appended with one commit-log Append and (FlushSync) synced
-// once before this returns.
+// once before this returns — except for the leader's batches, which return
+// once written and are synced on the store's own goroutine while raft
+// replicates them (durability.go explains why that is safe).
 func (s *LogStore) StoreLogs(logs []*raft.Log) error {
 	if len(logs) == 0 {
 		return nil
 	}
 	s.wmu.Lock()
 	defer s.wmu.Unlock()
-	return s.storeLogsW(logs)
+	return s.storeLogsW(logs, s.deferSync())
 }
 
-// storeLogsW is StoreLogs with wmu held.
-func (s *LogStore) storeLogsW(logs []*raft.Log) error {
+// storeLogsW is StoreLogs with wmu held; deferred leaves the sync to the
+// syncer.
+func (s *LogStore) storeLogsW(logs []*raft.Log, deferred bool) error {
 	s.mu.RLock()
 	err, next := s.checkLocked(), s.next
 	s.mu.RUnlock()
@@ -350,7 +371,12 @@ func (s *LogStore) storeLogsW(logs []*raft.Log) error {
 	}
 	endBefore := s.log.End()
 	start := time.Now()
-	offs, err := s.log.AppendInto(s.encOffs[:0], recs)
+	var offs []int64
+	if deferred {
+		offs, err = s.log.AppendUnsynced(s.encOffs[:0], recs)
+	} else {
+		offs, err = s.log.AppendInto(s.encOffs[:0], recs)
+	}
 	s.stats.appendNanos.Add(int64(time.Since(start)))
 	defer func() {
 		// Keep the scratch unless a huge batch grew it.
@@ -371,7 +397,11 @@ func (s *LogStore) storeLogsW(logs []*raft.Log) error {
 	s.stats.appends.Add(1)
 	s.stats.entries.Add(int64(len(logs)))
 	s.stats.bytes.Add(int64(len(buf)))
-	return s.publishW(logs, recs, offs)
+	if err := s.publishW(logs, recs, offs); err != nil {
+		return err
+	}
+	s.noteWritten(logs[len(logs)-1].Index, !deferred)
+	return nil
 }
 
 // publishW records appended entries in the index and cache and makes them
@@ -458,6 +488,7 @@ func (s *LogStore) truncateLocked(index uint64) error {
 		s.failed = fmt.Errorf("dledger: truncate commit log at %d: %w", off, err)
 		return s.failed
 	}
+	s.noteReset(index-1, false)
 	return nil
 }
 
@@ -591,6 +622,7 @@ func (s *LogStore) Close() error {
 		return nil
 	}
 	s.closed = true
+	s.stopSyncer()
 	var errs []error
 	if s.failed == nil {
 		errs = append(errs, s.ix.close())
@@ -613,6 +645,7 @@ func (s *LogStore) abandon() {
 		return
 	}
 	s.closed = true
+	s.stopSyncer()
 	_ = s.ix.closeAll()
 	_ = s.log.Close()
 	s.cache.reset()

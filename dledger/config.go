@@ -23,6 +23,11 @@ const (
 	// LogCache in front). It exists as a benchmark baseline only: entries
 	// have no physical offsets (Entry.DataOffset is -1).
 	LogStoreBolt LogStoreKind = "bolt"
+	// LogStoreMemory keeps the most recent 65,536 entries in memory and the
+	// stable state in raft's InmemStore: nothing is written to disk and a
+	// restart loses the node's state. It measures what hashicorp/raft itself
+	// costs (the ceiling any log store reaches) and is for benchmarks only.
+	LogStoreMemory LogStoreKind = "memory"
 )
 
 // Peer is one member of a raft group.
@@ -220,7 +225,7 @@ func (c Config) Validate() error {
 	if c.FlushInterval <= 0 {
 		bad("FlushInterval %v must be positive", c.FlushInterval)
 	}
-	if c.LogStore != LogStoreCommitLog && c.LogStore != LogStoreBolt {
+	if c.LogStore != LogStoreCommitLog && c.LogStore != LogStoreBolt && c.LogStore != LogStoreMemory {
 		bad("LogStore %q is not %q or %q", c.LogStore, LogStoreCommitLog, LogStoreBolt)
 	}
 	if c.LogCacheEntries < 0 {

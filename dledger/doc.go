@@ -13,25 +13,34 @@
 //     layer; ReadEntryRecord and CompareLogs verify replicas.
 //   - StableStore: raft-boltdb/v2 (stable.db). The LogStoreBolt kind keeps the
 //     log in raft-boltdb too (raft.db, raft's LogCache in front); it is a
-//     benchmark baseline and has no physical offsets.
+//     benchmark baseline and has no physical offsets. LogStoreMemory keeps
+//     recent entries in memory only: a benchmark ceiling for raft itself.
 //   - FSM (fsm.go): the application interface a Node drives, wrapped as a
 //     raft.BatchingFSM that attaches each entry's physical offsets. The
 //     kvfsm subpackage is a small implementation for tests.
 //   - StreamLayer (stream_layer.go): TCP whose dials leave from the node's
 //     own IP, with isolation/blocking hooks for partition tests; NewTransport
-//     puts raft's NetworkTransport on it.
+//     puts raft's NetworkTransport on it, and the Node wraps that to cap the
+//     commit index a leader sends at its durable index (durability.go).
 //   - Node (node.go): config, bootstrap-once, leadership observation,
 //     Apply/Barrier, membership, leadership transfer on Shutdown.
 //   - NewHCLogger: raft's hclog.Logger over the project's *slog.Logger.
 //
 // # Durability
 //
-// Under commitlog.FlushSync (the default) StoreLogs returns only after the
-// commit log has made the whole batch durable (one msync for the batch), so
-// an entry a node acknowledged to the leader survives a power loss of that
-// node, and an entry the leader reports committed is durable on a majority.
-// FlushAsync trades this for latency: up to about FlushInterval of
-// acknowledged entries can be lost if a majority loses power together.
+// Under commitlog.FlushSync (the default) a follower's StoreLogs returns
+// only after the commit log has made the whole batch durable (one
+// fdatasync for the batch), so an entry a node acknowledged to the leader
+// survives a power loss of that node. The leader's own StoreLogs returns once
+// the batch is written and syncs it on the store's goroutine while raft
+// replicates it, so a commit costs one sync latency instead of two in series;
+// because hashicorp/raft then counts the leader before its copy is durable,
+// the leader applies an entry (and Node.Apply returns) only once its copy is
+// durable, and the commit index it sends followers is capped at its durable
+// index (durability.go has the argument). Either way an entry Apply reports
+// is durable on a majority. FlushAsync trades this for latency: up to about
+// FlushInterval of acknowledged entries can be lost if a majority loses
+// power together.
 //
 // The index is derived data. Its slots are written through the mapping and
 // made durable in batches (LogStoreOptions.IndexFlushEvery slots, then a

@@ -1,6 +1,7 @@
 package dledger
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"sync/atomic"
@@ -46,6 +47,23 @@ type FSM interface {
 	Restore(r io.ReadCloser) error
 }
 
+// notApplied is the result raft hands a proposer whose entry the stopping
+// node left unapplied; applyFuture turns it into an error.
+type notApplied struct{}
+
+// applyFuture is raft's ApplyFuture that reports notApplied as an error.
+type applyFuture struct{ raft.ApplyFuture }
+
+func (f applyFuture) Error() error {
+	if err := f.ApplyFuture.Error(); err != nil {
+		return err
+	}
+	if _, ok := f.ApplyFuture.Response().(notApplied); ok {
+		return fmt.Errorf("%w before the entry was applied, outcome unknown: %w", ErrClosed, raft.ErrLeadershipLost)
+	}
+	return nil
+}
+
 // offsetSource gives the physical position of entries; implemented by the
 // commit-log store. A nil source means "no physical offsets".
 type offsetSource interface {
@@ -75,6 +93,23 @@ func (f *fsmAdapter) Apply(l *raft.Log) any {
 }
 
 func (f *fsmAdapter) ApplyBatch(logs []*raft.Log) []any {
+	if f.store != nil && len(logs) > 0 {
+		// On the leader raft may commit an entry before the leader's own
+		// copy is durable (durability.go); nothing applies it before that.
+		if err := f.store.WaitDurable(logs[len(logs)-1].Index); err != nil {
+			if errors.Is(err, ErrClosed) {
+				// The node is stopping with the batch's sync outstanding:
+				// leave it unapplied (a restarted node applies it from its
+				// log) and answer its proposers "outcome unknown".
+				res := make([]any, len(logs))
+				for i := range res {
+					res[i] = notApplied{}
+				}
+				return res
+			}
+			panic(fmt.Sprintf("dledger: applying entries up to %d: %v", logs[len(logs)-1].Index, err))
+		}
+	}
 	es := f.entries[:0]
 	for _, l := range logs {
 		e := Entry{

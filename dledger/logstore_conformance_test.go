@@ -16,7 +16,9 @@ import (
 )
 
 // logStoreImpls are the raft.LogStore implementations the conformance suite
-// runs against: ours, the bolt baseline and raft's in-memory reference.
+// runs against: ours (also with every batch on the leader's deferred-sync
+// path), the bolt baseline, raft's in-memory reference and the bounded
+// memory store of the LogStoreMemory kind.
 var logStoreImpls = []struct {
 	name string
 	open func(t *testing.T) raft.LogStore
@@ -54,7 +56,22 @@ var logStoreImpls = []struct {
 		t.Cleanup(func() { _ = s.Close() })
 		return s
 	}},
+	{"commitlog-leader", func(t *testing.T) raft.LogStore {
+		// Every batch takes the leader's path: written, then synced by the
+		// store's goroutine.
+		o := DefaultLogStoreOptions(t.TempDir())
+		o.SegmentSize = 64 << 10
+		o.IndexSlotsPerFile = 64
+		s, err := OpenLogStore(o)
+		if err != nil {
+			t.Fatal(err)
+		}
+		s.SetLeaderProbe(func() bool { return true })
+		t.Cleanup(func() { _ = s.Close() })
+		return s
+	}},
 	{"inmem", func(t *testing.T) raft.LogStore { return raft.NewInmemStore() }},
+	{"memory", func(t *testing.T) raft.LogStore { return newMemoryLogStore() }},
 }
 
 func mkLog(index, term uint64, size int) *raft.Log {

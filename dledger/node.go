@@ -12,6 +12,8 @@ import (
 
 	"github.com/hashicorp/raft"
 	raftboltdb "github.com/hashicorp/raft-boltdb/v2"
+
+	"github.com/dledgermq/dledgermq/commitlog"
 )
 
 // Node is one member of a raft group whose log is the commit log.
@@ -95,6 +97,8 @@ func NewNode(cfg Config, fsm FSM) (n *Node, err error) {
 				return nil, fmt.Errorf("dledger: log cache: %w", err)
 			}
 		}
+	case LogStoreMemory:
+		logs, stable = newMemoryLogStore(), raft.NewInmemStore()
 	default:
 		o := DefaultLogStoreOptions(cfg.Dir)
 		o.FS, o.SegmentSize, o.Flush, o.FlushInterval = cfg.FS, cfg.SegmentSize, cfg.Flush, cfg.FlushInterval
@@ -120,6 +124,10 @@ func NewNode(cfg Config, fsm FSM) (n *Node, err error) {
 		return nil, err
 	}
 	n.trans = NewTransport(n.stream, TransportConfig{MaxPool: cfg.TransportMaxPool, Timeout: cfg.TransportTimeout}, logger)
+	var trans raft.Transport = n.trans
+	if n.store != nil && cfg.Flush == commitlog.FlushSync {
+		trans = &clampTransport{NetworkTransport: n.trans, durable: n.store.DurableIndex}
+	}
 
 	rc := n.raftConfig()
 	has, err := raft.HasExistingState(logs, stable, n.snaps)
@@ -131,17 +139,21 @@ func NewNode(cfg Config, fsm FSM) (n *Node, err error) {
 		for i, p := range cfg.Peers {
 			servers[i] = raft.Server{Suffrage: raft.Voter, ID: raft.ServerID(p.ID), Address: raft.ServerAddress(p.Addr)}
 		}
-		if err := raft.BootstrapCluster(rc, logs, stable, n.snaps, n.trans, raft.Configuration{Servers: servers}); err != nil {
+		if err := raft.BootstrapCluster(rc, logs, stable, n.snaps, trans, raft.Configuration{Servers: servers}); err != nil {
 			return nil, fmt.Errorf("dledger: bootstrap: %w", err)
 		}
 		logger.Info("dledger: bootstrapped group", "peers", FormatPeers(cfg.Peers))
 	}
 
 	n.snaps.startup.Store(true)
-	n.raft, err = raft.NewRaft(rc, n.fsm, logs, stable, n.snaps, n.trans)
+	n.raft, err = raft.NewRaft(rc, n.fsm, logs, stable, n.snaps, trans)
 	n.snaps.startup.Store(false)
 	if err != nil {
 		return nil, fmt.Errorf("dledger: start raft: %w", err)
+	}
+	if n.store != nil {
+		r := n.raft
+		n.store.SetLeaderProbe(func() bool { return r.State() == raft.Leader })
 	}
 
 	n.obsCh = make(chan raft.Observation, 16)
@@ -264,7 +276,7 @@ func (n *Node) Stats() map[string]string { return n.raft.Stats() }
 // future still queued in its apply channel when it shuts down; waiting on
 // the future alone would block for ever.)
 func (n *Node) Apply(data []byte, timeout time.Duration) (any, uint64, error) {
-	f := n.raft.Apply(data, timeout)
+	f := applyFuture{n.raft.Apply(data, timeout)}
 	done := make(chan error, 1)
 	go func() { done <- f.Error() }()
 	var err error
@@ -287,7 +299,7 @@ func (n *Node) Apply(data []byte, timeout time.Duration) (any, uint64, error) {
 // future may never be answered if the node stops (see Apply); wait on
 // Stopped as well.
 func (n *Node) ApplyAsync(data []byte, timeout time.Duration) raft.ApplyFuture {
-	return n.raft.Apply(data, timeout)
+	return applyFuture{n.raft.Apply(data, timeout)}
 }
 
 // Stopped is closed once the node's raft instance has shut down.
@@ -295,7 +307,17 @@ func (n *Node) Stopped() <-chan struct{} { return n.stopped }
 
 // Barrier waits until every entry committed before it is applied to the FSM
 // on this node (the leader).
-func (n *Node) Barrier(timeout time.Duration) error { return n.raft.Barrier(timeout).Error() }
+func (n *Node) Barrier(timeout time.Duration) error {
+	if err := n.raft.Barrier(timeout).Error(); err != nil {
+		return err
+	}
+	if n.store == nil {
+		return nil
+	}
+	// raft answers a barrier without the FSM, so its own entry may not be
+	// durable on the leader yet (durability.go); the entries before it are.
+	return n.store.WaitWritten()
+}
 
 // TransferLeadership hands leadership to the most up-to-date follower.
 func (n *Node) TransferLeadership() error { return n.raft.LeadershipTransfer().Error() }
@@ -374,6 +396,10 @@ func (n *Node) stop(clean bool, powerCut func()) error {
 	n.mu.Unlock()
 	var errs []error
 	if n.raft != nil {
+		if n.store != nil {
+			// An apply waiting for a sync must not hold raft's shutdown up.
+			n.store.interruptWaits()
+		}
 		errs = append(errs, n.raft.Shutdown().Error())
 		close(n.stopped)
 		n.raft.DeregisterObserver(n.observer)

@@ -275,8 +275,9 @@ func (s *LogStore) restoreSnapshotRange(h snapHeader, r io.Reader) error {
 		s.first, s.physFirst = h.LastIndex+1, h.LastIndex+1
 	}
 	s.mu.Unlock()
+	s.noteReset(h.LastIndex, true)
 	if len(tail) > 0 {
-		if err := s.storeLogsW(tail); err != nil {
+		if err := s.storeLogsW(tail, false); err != nil {
 			return err
 		}
 	}

@@ -1,0 +1,292 @@
+package dledger
+
+import (
+	"fmt"
+	"sync"
+	"sync/atomic"
+
+	"github.com/hashicorp/raft"
+
+	"github.com/dledgermq/dledgermq/commitlog"
+)
+
+// Leader writes overlap replication.
+//
+// hashicorp/raft's leader stores a batch in its own log (dispatchLogs) and
+// only then tells the replicators, and it counts itself towards the commit
+// quorum as soon as StoreLogs returns. With a log that syncs inside
+// StoreLogs every commit pays two syncs in series: the leader's, then the
+// follower's. Under FlushSync the commit-log store therefore lets the
+// leader's StoreLogs return once the batch is written (readable, not yet
+// durable) and syncs it on a separate goroutine, while the followers already
+// receive, sync and acknowledge it. That makes raft count the leader before
+// its copy is durable, so raft's commit index can run ahead of what a
+// majority holds durably. Two gates keep every consequence of a commit
+// behind the leader's sync:
+//
+//   - the leader's state machine applies (and Node.Apply returns) an entry
+//     only once the leader's copy is durable (fsmAdapter.ApplyBatch waits in
+//     WaitDurable), so an acknowledged entry is durable on the leader and on
+//     the follower raft counted;
+//   - the commit index sent to followers is capped at the leader's durable
+//     index (clampTransport), so no follower applies an entry a majority
+//     does not hold durably.
+//
+// An entry in raft's commit range but past the leader's durable index is
+// thus applied nowhere. If the leader loses power before syncing it, the
+// group may elect a leader without it and truncate it on the follower that
+// holds it; nothing observed it. This is the ordering Raft's author
+// describes for a leader writing its log in parallel with replication
+// (Ongaro's thesis, §10.2.1), placed around an unmodified hashicorp/raft.
+//
+// Followers, bootstrap and snapshot restore keep syncing inside StoreLogs:
+// a follower's acknowledgement is a durability promise. Which path a batch
+// takes is decided by the leader probe the Node installs (raft.State() ==
+// Leader, read on raft's own goroutine, which is the one that changes it).
+//
+// Configuration entries reach the state machine too (raft hands a
+// BatchingFSM LogCommand and LogConfiguration entries), so a membership
+// change is answered, and the next one may be proposed, only once the
+// leader holds it durably. Barriers are answered without the state
+// machine; Node.Barrier waits for the leader's log separately.
+
+// durability tracks which raft indexes of a LogStore are durable. Its own
+// mutex is taken after the store's wmu and mu, never before.
+type durability struct {
+	mu   sync.Mutex
+	cond sync.Cond
+	// written is the last index appended, durable the last index known
+	// durable (every entry up to it is); gen changes whenever the log is
+	// cut back or replaced, so a sync that started before cannot publish
+	// indexes that now name other entries.
+	written, durable, gen uint64
+	err                   error // sticky: a failed sync or a closed store
+
+	kick chan struct{} // wakes the syncer (capacity 1)
+	stop chan struct{}
+	done chan struct{}
+	// leader reports whether StoreLogs runs for raft's leader (nil: never).
+	leader atomic.Pointer[func() bool]
+	// durableIdx mirrors durable for lock-free readers (the transport).
+	durableIdx atomic.Uint64
+}
+
+func (d *durability) init(last uint64) {
+	d.cond.L = &d.mu
+	d.written, d.durable = last, last
+	d.durableIdx.Store(last)
+	d.kick = make(chan struct{}, 1)
+	d.stop = make(chan struct{})
+	d.done = make(chan struct{})
+}
+
+// setDurableLocked moves the durable index. Requires d.mu.
+func (d *durability) setDurableLocked(idx uint64) {
+	d.durable = idx
+	d.durableIdx.Store(idx)
+	d.cond.Broadcast()
+}
+
+// SetLeaderProbe installs the function StoreLogs asks whether it runs for
+// the leader; such batches return before their sync (see above). nil
+// restores syncing every batch inside StoreLogs.
+func (s *LogStore) SetLeaderProbe(isLeader func() bool) {
+	if isLeader == nil {
+		s.dur.leader.Store(nil)
+		return
+	}
+	s.dur.leader.Store(&isLeader)
+}
+
+// deferSync reports whether the batch being stored may return before its
+// sync: FlushSync with the leader probe saying yes.
+func (s *LogStore) deferSync() bool {
+	if s.opts.Flush != commitlog.FlushSync {
+		return false
+	}
+	p := s.dur.leader.Load()
+	return p != nil && (*p)()
+}
+
+// DurableIndex returns the last raft index known durable in this store.
+// Under FlushAsync it lags by up to a flush interval and is not tracked
+// (it returns the last index written).
+func (s *LogStore) DurableIndex() uint64 { return s.dur.durableIdx.Load() }
+
+// WaitDurable blocks until entry index is durable in this store. It
+// returns at once under FlushAsync (whose acknowledgements do not wait for
+// syncs by design) and fails if a sync failed or the store closed.
+func (s *LogStore) WaitDurable(index uint64) error {
+	if s.opts.Flush != commitlog.FlushSync {
+		return nil
+	}
+	if s.dur.durableIdx.Load() >= index {
+		return nil
+	}
+	d := &s.dur
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	for d.durable < index {
+		if d.err != nil {
+			return d.err
+		}
+		if d.written < index {
+			// Not even written: a caller error, or a log cut back under a
+			// waiter; either way the wait could last for ever.
+			return fmt.Errorf("dledger: wait for entry %d, the log ends at %d: %w", index, d.written, raft.ErrLogNotFound)
+		}
+		d.cond.Wait()
+	}
+	return nil
+}
+
+// WaitWritten blocks until everything written to the store so far is
+// durable (WaitDurable of the last index written).
+func (s *LogStore) WaitWritten() error {
+	s.dur.mu.Lock()
+	w := s.dur.written
+	s.dur.mu.Unlock()
+	return s.WaitDurable(w)
+}
+
+// noteWritten records a batch's last index after it is published; synced
+// says the batch (and so everything before it) is durable already.
+func (s *LogStore) noteWritten(last uint64, synced bool) {
+	d := &s.dur
+	d.mu.Lock()
+	d.written = last
+	if synced {
+		d.setDurableLocked(last)
+	}
+	d.mu.Unlock()
+	if !synced {
+		select {
+		case d.kick <- struct{}{}:
+		default:
+		}
+	}
+}
+
+// noteReset records that the log was cut back or replaced and now ends at
+// last; synced says everything up to last is durable.
+func (s *LogStore) noteReset(last uint64, synced bool) {
+	d := &s.dur
+	d.mu.Lock()
+	d.gen++
+	d.written = last
+	if synced {
+		d.setDurableLocked(last)
+	} else {
+		d.setDurableLocked(min(d.durable, last))
+	}
+	d.mu.Unlock()
+}
+
+// noteSynced publishes a completed sync of everything written up to
+// (written, gen) as sampled before it started.
+func (s *LogStore) noteSynced(written, gen uint64, err error) {
+	d := &s.dur
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	switch {
+	case err != nil:
+		if d.err == nil {
+			d.err = fmt.Errorf("dledger: sync of the raft log failed: %w", err)
+		}
+		d.cond.Broadcast()
+	case gen == d.gen && written > d.durable:
+		d.setDurableLocked(written)
+	}
+}
+
+// syncLoop syncs what leader batches wrote, coalescing every batch written
+// during one sync into the next.
+func (s *LogStore) syncLoop() {
+	d := &s.dur
+	defer close(d.done)
+	for {
+		select {
+		case <-d.stop:
+			return
+		case <-d.kick:
+		}
+		d.mu.Lock()
+		written, gen, durable := d.written, d.gen, d.durable
+		d.mu.Unlock()
+		if written <= durable {
+			continue
+		}
+		_, err := s.log.Flush()
+		s.noteSynced(written, gen, err)
+	}
+}
+
+// interruptWaits makes WaitDurable fail with ErrClosed from now on, for a
+// node that is stopping; the syncer keeps going until Close.
+func (s *LogStore) interruptWaits() {
+	d := &s.dur
+	d.mu.Lock()
+	if d.err == nil {
+		d.err = ErrClosed
+	}
+	d.cond.Broadcast()
+	d.mu.Unlock()
+}
+
+// stopSyncer ends the syncer after it finished its current sync and wakes
+// every waiter with ErrClosed.
+func (s *LogStore) stopSyncer() {
+	d := &s.dur
+	select {
+	case <-d.stop:
+		return
+	default:
+	}
+	close(d.stop)
+	<-d.done
+	d.mu.Lock()
+	if d.err == nil {
+		d.err = ErrClosed
+	}
+	d.cond.Broadcast()
+	d.mu.Unlock()
+}
+
+// clampTransport is raft's transport with the commit index a leader sends
+// capped at its own durable index (see "Leader writes overlap replication").
+type clampTransport struct {
+	*raft.NetworkTransport
+	durable func() uint64
+}
+
+func (t *clampTransport) clamp(args *raft.AppendEntriesRequest) {
+	if d := t.durable(); args.LeaderCommitIndex > d {
+		args.LeaderCommitIndex = d
+	}
+}
+
+// AppendEntries implements raft.Transport.
+func (t *clampTransport) AppendEntries(id raft.ServerID, target raft.ServerAddress, args *raft.AppendEntriesRequest, resp *raft.AppendEntriesResponse) error {
+	t.clamp(args)
+	return t.NetworkTransport.AppendEntries(id, target, args, resp)
+}
+
+// AppendEntriesPipeline implements raft.Transport.
+func (t *clampTransport) AppendEntriesPipeline(id raft.ServerID, target raft.ServerAddress) (raft.AppendPipeline, error) {
+	p, err := t.NetworkTransport.AppendEntriesPipeline(id, target)
+	if err != nil {
+		return nil, err
+	}
+	return &clampPipeline{AppendPipeline: p, t: t}, nil
+}
+
+type clampPipeline struct {
+	raft.AppendPipeline
+	t *clampTransport
+}
+
+// AppendEntries implements raft.AppendPipeline.
+func (p *clampPipeline) AppendEntries(args *raft.AppendEntriesRequest, resp *raft.AppendEntriesResponse) (raft.AppendFuture, error) {
+	p.t.clamp(args)
+	return p.AppendPipeline.AppendEntries(args, resp)
+}

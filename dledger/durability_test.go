@@ -1,0 +1,211 @@
+package dledger_test
+
+import (
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/dledgermq/dledgermq/dledger"
+	"github.com/dledgermq/dledgermq/internal/vfs"
+)
+
+// syncGate is a commit-log FS whose file syncs can be held: while held, a
+// Sync waits for release and then fails if failAfter is set.
+type syncGate struct {
+	held      atomic.Bool
+	failAfter atomic.Bool
+	release   chan struct{}
+	once      sync.Once
+}
+
+// open lets held syncs go on.
+func (g *syncGate) open() { g.once.Do(func() { close(g.release) }) }
+
+// newSyncGates wraps n file systems in gates.
+func newSyncGates(base func(i int) vfs.FS, n int) ([]*syncGate, []vfs.FS) {
+	gates := make([]*syncGate, n)
+	fss := make([]vfs.FS, n)
+	for i := range gates {
+		g := &syncGate{release: make(chan struct{})}
+		gates[i] = g
+		fss[i] = vfs.NewErr(base(i), func(op vfs.Op, _ string) error {
+			if op != vfs.OpSync || !g.held.Load() {
+				return nil
+			}
+			<-g.release
+			if g.failAfter.Load() {
+				return vfs.ErrInjected
+			}
+			return nil
+		})
+	}
+	return gates, fss
+}
+
+// openAtEnd opens every gate when the test ends. Call it after newCluster:
+// cleanups run last-registered first, and a held sync would block the
+// cluster's stop.
+func openAtEnd(t *testing.T, gates []*syncGate) {
+	t.Cleanup(func() {
+		for _, g := range gates {
+			g.open()
+		}
+	})
+}
+
+// TestLeaderSyncOverlapsReplication: the leader's StoreLogs returns before
+// its sync, so raft counts the leader at once; with the leader's sync held,
+// raft's commit index passes the entry, yet no replica applies it and Apply
+// does not return until the leader's copy is durable.
+func TestLeaderSyncOverlapsReplication(t *testing.T) {
+	gates, fss := newSyncGates(func(int) vfs.FS { return vfs.OS }, 3)
+	c := newCluster(t, 3, noBackgroundFlush, fss...)
+	openAtEnd(t, gates)
+	li := c.waitLeader(5 * time.Second)
+	leader := c.nodes[li]
+	warm, _ := c.apply("warm=up")
+
+	gates[li].held.Store(true)
+	done := make(chan error, 1)
+	go func() {
+		_, _, err := leader.Apply([]byte("held=v"), 5*time.Second)
+		done <- err
+	}()
+	var idx uint64
+	waitFor(t, 5*time.Second, "raft to commit the entry on the followers' acknowledgements", func() bool {
+		idx = leader.LastIndex()
+		return idx > warm && leader.CommitIndex() >= idx
+	})
+	time.Sleep(300 * time.Millisecond) // many commit timeouts and heartbeats
+	select {
+	case err := <-done:
+		t.Fatalf("Apply returned (%v) while the leader's copy was not durable", err)
+	default:
+	}
+	for _, i := range c.up() {
+		if _, ok := c.fsms[i].Get("held"); ok {
+			t.Fatalf("n%d applied an entry the leader holds only unsynced", i)
+		}
+		if i != li && c.nodes[i].CommitIndex() >= idx {
+			t.Fatalf("n%d learned commit index %d >= %d before the leader's sync", i, c.nodes[i].CommitIndex(), idx)
+		}
+	}
+	if d := leader.LogStore().DurableIndex(); d >= idx {
+		t.Fatalf("leader durable index %d >= %d with its sync held", d, idx)
+	}
+
+	gates[li].open()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("Apply after the leader's sync: %v", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("Apply did not return after the leader's sync completed")
+	}
+	gates[li].held.Store(false)
+	last, _ := c.apply("after=v")
+	c.verify(last)
+	for _, i := range c.up() {
+		if _, ok := c.fsms[i].Get("held"); !ok {
+			t.Fatalf("n%d lacks the entry after the leader's sync", i)
+		}
+	}
+}
+
+// TestLeaderPowerLossBeforeItsSync is the case the overlap must survive:
+// raft counted the leader, one follower holds the entry durably, the other
+// never got it, and the leader loses power before its own sync. The group
+// then elects a leader without the entry and truncates it on the follower
+// that held it. That follower must not have applied it, and the client must
+// not have been told it was written.
+func TestLeaderPowerLossBeforeItsSync(t *testing.T) {
+	seed := testSeed(t)
+	crashes := make([]*vfs.CrashFS, 3)
+	for i := range crashes {
+		crashes[i] = vfs.NewCrash(seed + int64(i))
+	}
+	gates, fss := newSyncGates(func(i int) vfs.FS { return crashes[i] }, 3)
+	c := newCluster(t, 3, noBackgroundFlush, fss...)
+	openAtEnd(t, gates)
+	li := c.waitLeader(5 * time.Second)
+	a, b := (li+1)%3, (li+2)%3
+	warm, _ := c.apply("warm=up")
+
+	c.nodes[b].StreamLayer().Isolate(true)
+	gates[li].held.Store(true)
+	gates[li].failAfter.Store(true)
+	leader := c.nodes[li]
+	done := make(chan error, 1)
+	go func() {
+		_, _, err := leader.Apply([]byte("held=v"), 5*time.Second)
+		done <- err
+	}()
+	var idx uint64
+	waitFor(t, 5*time.Second, "the entry committed by raft on the leader and n"+itoa(a), func() bool {
+		idx = leader.LastIndex()
+		return idx > warm && leader.CommitIndex() >= idx && c.nodes[a].LastIndex() >= idx
+	})
+	time.Sleep(200 * time.Millisecond)
+	if _, ok := c.fsms[a].Get("held"); ok {
+		t.Fatalf("n%d applied the entry before the leader's copy was durable", a)
+	}
+
+	// Power cut on the leader with its sync still outstanding: the entry
+	// was never durable there.
+	c.nodes[li] = nil
+	_ = leader.Crash(func() {
+		crashes[li].Crash(vfs.DropAll)
+		gates[li].open()
+	})
+	select {
+	case err := <-done:
+		if err == nil {
+			t.Fatal("Apply reported success for an entry durable on one replica only")
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("Apply did not return after its node stopped")
+	}
+
+	// The old leader and the follower that never saw the entry form the
+	// majority; the follower holding it is cut off until they have moved on.
+	c.nodes[a].StreamLayer().Isolate(true)
+	c.nodes[b].StreamLayer().Isolate(false)
+	gates[li].held.Store(false)
+	c.start(li)
+	waitFor(t, 10*time.Second, "a leader among n"+itoa(li)+" and n"+itoa(b), func() bool {
+		return c.nodes[li].IsLeader() || c.nodes[b].IsLeader()
+	})
+	var newLeader *dledger.Node
+	for _, i := range []int{li, b} {
+		if c.nodes[i].IsLeader() {
+			newLeader = c.nodes[i]
+		}
+	}
+	if _, _, err := newLeader.Apply([]byte("after=v"), 5*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	c.nodes[a].StreamLayer().Isolate(false)
+	last := c.waitLeaderApply("after2=v")
+	c.verify(last)
+	for _, i := range c.up() {
+		if _, ok := c.fsms[i].Get("held"); ok {
+			t.Fatalf("n%d applied an entry no majority ever held durably", i)
+		}
+		if _, ok := c.fsms[i].Get("after"); !ok {
+			t.Fatalf("n%d lacks an acknowledged entry", i)
+		}
+	}
+}
+
+// waitLeaderApply applies data through the leader once all nodes agree on
+// one, and returns the entry's index.
+func (c *cluster) waitLeaderApply(data string) uint64 {
+	c.t.Helper()
+	c.waitLeader(10 * time.Second)
+	idx, _ := c.apply(data)
+	return idx
+}
+
+func itoa(i int) string { return string(rune('0' + i)) }

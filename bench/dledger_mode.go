@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"path/filepath"
 	"sync"
 	"sync/atomic"
@@ -15,6 +14,7 @@ import (
 	"github.com/hashicorp/raft"
 
 	"github.com/dledgermq/dledgermq/dledger"
+	"github.com/dledgermq/dledgermq/internal/freeport"
 )
 
 // countFSM is the dledger mode's state machine: it only counts, so the
@@ -41,27 +41,10 @@ type emptySnapshot struct{}
 func (emptySnapshot) Persist(sink raft.SnapshotSink) error { return sink.Close() }
 func (emptySnapshot) Release()                             {}
 
-// freeAddrs returns n distinct free "127.0.0.1:port" addresses. The ports
-// are released before use, so another process could take one meanwhile;
-// node start-up then fails with a listen error.
-func freeAddrs(n int) ([]string, error) {
-	var ls []net.Listener
-	defer func() {
-		for _, l := range ls {
-			_ = l.Close()
-		}
-	}()
-	var out []string
-	for i := 0; i < n; i++ {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			return nil, err
-		}
-		ls = append(ls, l)
-		out = append(out, l.Addr().String())
-	}
-	return out, nil
-}
+// freeAddrs returns n distinct free loopback addresses below the ephemeral
+// port range (internal/freeport), so the nodes' own dials cannot take one
+// before the node that owns it binds it.
+func freeAddrs(n int) ([]string, error) { return freeport.Loopback(n) }
 
 // leaderWait bounds how long a fresh group may take to elect a leader.
 const leaderWait = 30 * time.Second

@@ -17,6 +17,7 @@ import (
 	"github.com/dledgermq/dledgermq/broker"
 	"github.com/dledgermq/dledgermq/client"
 	"github.com/dledgermq/dledgermq/dledger"
+	"github.com/dledgermq/dledgermq/internal/freeport"
 	"github.com/dledgermq/dledgermq/internal/vfs"
 	"github.com/dledgermq/dledgermq/namesrv"
 	"github.com/dledgermq/dledgermq/store"
@@ -47,16 +48,12 @@ type InprocCluster struct {
 
 var _ ReplicaSet = (*InprocCluster)(nil)
 
-// freeLoopbackAddrs reserves n free 127.0.0.1 ports (then releases them).
+// freeLoopbackAddrs returns n free 127.0.0.1 addresses below the ephemeral
+// port range (internal/freeport), so no node's dial takes one first.
 func freeLoopbackAddrs(n int) ([]string, error) {
-	var out []string
-	for range n {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			return nil, fmt.Errorf("jepsen: free port: %w", err)
-		}
-		out = append(out, l.Addr().String())
-		defer l.Close()
+	out, err := freeport.Loopback(n)
+	if err != nil {
+		return nil, fmt.Errorf("jepsen: %w", err)
 	}
 	return out, nil
 }

@@ -5,10 +5,11 @@ package testutil
 
 import (
 	"bytes"
-	"net"
 	"strings"
 	"sync"
 	"testing"
+
+	"github.com/dledgermq/dledgermq/internal/freeport"
 )
 
 // LogBuffer is an io.Writer safe for concurrent use (slog handlers of many
@@ -43,23 +44,14 @@ func (b *LogBuffer) Tail(n int) string {
 	return strings.Join(lines, "\n")
 }
 
-// FreeAddrs returns n distinct free TCP addresses on 127.0.0.1 (listened on
-// and closed, so another process could take one in between; good enough for
-// tests on a private machine).
+// FreeAddrs returns n distinct free TCP addresses on 127.0.0.1 below the
+// ephemeral port range (internal/freeport): probed free, and out of reach of
+// the kernel's own port choices until the test binds them.
 func FreeAddrs(t testing.TB, n int) []string {
 	t.Helper()
-	var ls []net.Listener
-	var out []string
-	for i := 0; i < n; i++ {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		ls = append(ls, l)
-		out = append(out, l.Addr().String())
-	}
-	for _, l := range ls {
-		_ = l.Close()
+	out, err := freeport.Loopback(n)
+	if err != nil {
+		t.Fatal(err)
 	}
 	return out
 }

@@ -80,6 +80,9 @@ type fsmAdapter struct {
 	// or restored from a snapshot.
 	lastApplied atomic.Uint64
 	entries     []Entry // reused across ApplyBatch calls (FSM goroutine only)
+	// stopping is set (FSM goroutine only) once a batch was left unapplied
+	// because the node is stopping; every later batch is left too.
+	stopping bool
 }
 
 var _ raft.BatchingFSM = (*fsmAdapter)(nil)
@@ -93,22 +96,27 @@ func (f *fsmAdapter) Apply(l *raft.Log) any {
 }
 
 func (f *fsmAdapter) ApplyBatch(logs []*raft.Log) []any {
-	if f.store != nil && len(logs) > 0 {
+	if f.store != nil && len(logs) > 0 && !f.stopping {
 		// On the leader raft may commit an entry before the leader's own
 		// copy is durable (durability.go); nothing applies it before that.
 		if err := f.store.WaitDurable(logs[len(logs)-1].Index); err != nil {
-			if errors.Is(err, ErrClosed) {
-				// The node is stopping with the batch's sync outstanding:
-				// leave it unapplied (a restarted node applies it from its
-				// log) and answer its proposers "outcome unknown".
-				res := make([]any, len(logs))
-				for i := range res {
-					res[i] = notApplied{}
-				}
-				return res
+			if !errors.Is(err, ErrClosed) {
+				panic(fmt.Sprintf("dledger: applying entries up to %d: %v", logs[len(logs)-1].Index, err))
 			}
-			panic(fmt.Sprintf("dledger: applying entries up to %d: %v", logs[len(logs)-1].Index, err))
+			// The node is stopping with the batch's sync outstanding.
+			f.stopping = true
 		}
+	}
+	if f.stopping {
+		// Leave this batch and every later one unapplied, so the state
+		// machine never skips an entry and applies a later one; a
+		// restarted node applies them from its log. Their proposers hear
+		// "outcome unknown".
+		res := make([]any, len(logs))
+		for i := range res {
+			res[i] = notApplied{}
+		}
+		return res
 	}
 	es := f.entries[:0]
 	for _, l := range logs {

@@ -37,7 +37,8 @@ import (
 // group may elect a leader without it and truncate it on the follower that
 // holds it; nothing observed it. This is the ordering Raft's author
 // describes for a leader writing its log in parallel with replication
-// (Ongaro's thesis, §10.2.1), placed around an unmodified hashicorp/raft.
+// (Ongaro's dissertation, chapter 10: the leader counts itself once its own
+// write is durable), placed around an unmodified hashicorp/raft.
 //
 // Followers, bootstrap and snapshot restore keep syncing inside StoreLogs:
 // a follower's acknowledgement is a durability promise. Which path a batch
@@ -48,7 +49,10 @@ import (
 // BatchingFSM LogCommand and LogConfiguration entries), so a membership
 // change is answered, and the next one may be proposed, only once the
 // leader holds it durably. Barriers are answered without the state
-// machine; Node.Barrier waits for the leader's log separately.
+// machine; Node.Barrier waits for the leader's log separately. A node that
+// stops while its state machine waits for a sync leaves that batch and every
+// later one unapplied (it applies them from its log when it restarts) and
+// answers their proposers "outcome unknown".
 
 // durability tracks which raft indexes of a LogStore are durable. Its own
 // mutex is taken after the store's wmu and mu, never before.

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"log/slog"
 	"net/netip"
+	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -45,6 +47,11 @@ type ClusterConfig struct {
 	// BrokerExpiry is how long the NameServer keeps a broker that stopped
 	// registering. Default 10 s.
 	BrokerExpiry time.Duration
+	// RegisterPeriod is the brokers' re-registration period
+	// (registerNameServerPeriod, written to a broker.conf in the run
+	// directory). It must stay well below BrokerExpiry, or a broker whose
+	// role did not change drops out of the routes mid-run. Default 2 s.
+	RegisterPeriod time.Duration
 	// StartTimeout bounds waiting for a process to accept connections.
 	// Default 20 s.
 	StartTimeout time.Duration
@@ -78,6 +85,7 @@ func DefaultClusterConfig(bin Binaries) ClusterConfig {
 		ElectionTimeout: 300 * time.Millisecond,
 		SegmentSize:     8 << 20,
 		BrokerExpiry:    10 * time.Second,
+		RegisterPeriod:  2 * time.Second,
 		StartTimeout:    20 * time.Second,
 		StopGrace:       5 * time.Second,
 		LogLevel:        "info",
@@ -110,6 +118,9 @@ func (c ClusterConfig) Validate() error {
 	}
 	if c.ElectionTimeout <= 0 || c.SegmentSize <= 0 || c.BrokerExpiry <= 0 || c.StartTimeout <= 0 || c.StopGrace <= 0 {
 		add("ElectionTimeout, SegmentSize, BrokerExpiry, StartTimeout and StopGrace must be positive")
+	}
+	if c.RegisterPeriod <= 0 || 2*c.RegisterPeriod > c.BrokerExpiry {
+		add("RegisterPeriod %v must be positive and at most half of BrokerExpiry %v", c.RegisterPeriod, c.BrokerExpiry)
 	}
 	if c.LogLevel == "" {
 		add("LogLevel is empty")
@@ -161,6 +172,9 @@ type Cluster struct {
 	log   *slog.Logger
 	Nodes []*Node
 
+	// brokerConf is the broker.conf every node starts with (RegisterPeriod).
+	brokerConf string
+
 	mu      sync.Mutex
 	namesrv *Proc
 	mounts  []string // tmpfs data directories, unmounted by Close
@@ -172,7 +186,11 @@ func StartCluster(ctx context.Context, cfg ClusterConfig, run *Run, ns *Netns) (
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	c := &Cluster{cfg: cfg, run: run, ns: ns, log: cfg.Logger}
+	c := &Cluster{cfg: cfg, run: run, ns: ns, log: cfg.Logger, brokerConf: filepath.Join(run.Dir, "broker.conf")}
+	conf := fmt.Sprintf("# written by the jepsen harness\nregisterNameServerPeriod=%d\n", cfg.RegisterPeriod.Milliseconds())
+	if err := os.WriteFile(c.brokerConf, []byte(conf), 0o644); err != nil {
+		return nil, fmt.Errorf("jepsen: write broker.conf: %w", err)
+	}
 	ip := cfg.FirstNodeIP.As4()
 	var peers []string
 	for i := range cfg.Nodes {
@@ -269,7 +287,8 @@ func (c *Cluster) startNode(n *Node, peers string) error {
 		"--namesrv", c.cfg.NamesrvAddr.String(), "--data", n.Data,
 		"--broker-name", c.cfg.BrokerName, "--cluster", c.cfg.ClusterName,
 		"--segment-size", strconv.FormatInt(c.cfg.SegmentSize, 10), "--index-entries", "65536",
-		"--election-timeout", c.cfg.ElectionTimeout.String(), "--log-level", c.cfg.LogLevel}
+		"--election-timeout", c.cfg.ElectionTimeout.String(), "--log-level", c.cfg.LogLevel,
+		"--config", c.brokerConf}
 	if c.cfg.NodeArgs != nil {
 		args = append(args, c.cfg.NodeArgs(n.ID)...)
 	}

@@ -17,7 +17,8 @@
 //     measured with µs resolution.
 //   - dledger: Producers × Inflight goroutines apply Size-byte entries on
 //     the leader of a three-node raft group in this process (loopback TCP,
-//     LogStore commitlog or the bolt baseline, default timeouts), waiting
+//     LogStore commitlog, the bolt baseline or memory, raft's own cost
+//     with nothing on disk; default timeouts), waiting
 //     for each to be committed and applied. The FSM only counts.
 //   - commitlog: Producers × Inflight goroutines append Batch records per
 //     commitlog.Append to a local log (FlushSync: one sync per Append).

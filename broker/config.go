@@ -172,6 +172,12 @@ type Config struct {
 	// FlushDiskType is SYNC_FLUSH or ASYNC_FLUSH (flushDiskType). Default
 	// SYNC_FLUSH.
 	FlushDiskType string
+	// PageCacheWindowCommitLog is how many bytes at the tail of the commit
+	// log keep their page cache (pageCacheWindowCommitLog; this broker's
+	// own key). Durable bytes further back are released, so new writes
+	// reuse warm pages; consumers lagging further read from disk. 0 takes
+	// the default, 256 MiB; -1 keeps everything cached.
+	PageCacheWindowCommitLog int64
 	// DLedgerGroup, DLedgerPeers and DLedgerSelfID describe the Raft group
 	// (dLegerGroup, dLegerPeers "n0-127.0.0.1:40911;n1-...", dLegerSelfId;
 	// also spelled dLedger...). Defaults "", "", "".

@@ -63,6 +63,7 @@ registerNameServerPeriod=10000
 channelExpiredTimeout=2m
 messageDelayLevel=1s 2s 3s
 mapedFileSizeCommitLog=1073741824
+pageCacheWindowCommitLog=67108864
 enableDLegerCommitLog=true
 dLegerGroup=RaftNode00
 dLegerPeers=n0-127.0.0.1:40911;n1-127.0.0.1:40912;n2-127.0.0.1:40913
@@ -93,6 +94,7 @@ someTypoKey=1
 		{"channelExpired", cfg.ChannelExpiredTimeout, 2 * time.Minute},
 		{"delays", cfg.MessageDelayLevel, "1s 2s 3s"},
 		{"segment", cfg.MappedFileSizeCommitLog, int64(1 << 30)},
+		{"cache window", cfg.PageCacheWindowCommitLog, int64(64 << 20)},
 		{"flush", cfg.FlushDiskType, "ASYNC_FLUSH"},
 		{"dledger group", cfg.DLedgerGroup, "RaftNode00"},
 		{"self", cfg.DLedgerSelfID, "n2"},

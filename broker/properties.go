@@ -127,6 +127,7 @@ var confKeys = map[string]setter{
 	"mappedFileSizeCommitLog":         setInt64(func(c *Config) *int64 { return &c.MappedFileSizeCommitLog }),
 	"mapedFileSizeCommitLog":          setInt64(func(c *Config) *int64 { return &c.MappedFileSizeCommitLog }),
 	"flushDiskType":                   setString(func(c *Config) *string { return &c.FlushDiskType }),
+	"pageCacheWindowCommitLog":        setInt64(func(c *Config) *int64 { return &c.PageCacheWindowCommitLog }),
 	"dLegerGroup":                     setString(func(c *Config) *string { return &c.DLedgerGroup }),
 	"dLedgerGroup":                    setString(func(c *Config) *string { return &c.DLedgerGroup }),
 	"dLegerPeers":                     setString(func(c *Config) *string { return &c.DLedgerPeers }),

@@ -112,6 +112,7 @@ func brokerConfigs(c *cli.Context, log *slog.Logger) (broker.Config, store.Confi
 	scfg.DLedger.ID = bcfg.DLedgerSelfID
 	scfg.DLedger.Peers = peers
 	scfg.DLedger.SegmentSize = bcfg.MappedFileSizeCommitLog
+	scfg.DLedger.CacheWindow = bcfg.PageCacheWindowCommitLog
 	if bcfg.FlushDiskType == "ASYNC_FLUSH" {
 		scfg.DLedger.Flush = commitlog.FlushAsync
 	} else {

@@ -34,6 +34,8 @@ type LogStoreOptions struct {
 	// FlushInterval is the background sync period for FlushAsync. Default
 	// (and meaning) as in commitlog.
 	FlushInterval time.Duration
+	// CacheWindow is commitlog.Options.CacheWindow; 0 takes its default.
+	CacheWindow int64
 	// CacheEntries is the number of recently appended entries served from
 	// memory by GetLog. 0 disables the cache. Default 4096.
 	CacheEntries int
@@ -188,6 +190,9 @@ func OpenLogStore(opts LogStoreOptions) (*LogStore, error) {
 	clo.Write = commitlog.WritePwrite
 	if opts.FlushInterval > 0 {
 		clo.FlushInterval = opts.FlushInterval
+	}
+	if opts.CacheWindow != 0 {
+		clo.CacheWindow = opts.CacheWindow
 	}
 	clo.Logger = logger
 	if err := opts.FS.MkdirAll(clo.Dir); err != nil {

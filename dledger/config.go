@@ -94,6 +94,11 @@ type Config struct {
 	// FlushInterval is the commit log's background flush period. Default
 	// 500 ms.
 	FlushInterval time.Duration
+	// CacheWindow is how many bytes at the tail of the commit log keep
+	// their page cache; durable bytes further back are released
+	// (commitlog.Options.CacheWindow). 0 takes the commit log's default
+	// (256 MiB); negative keeps everything cached.
+	CacheWindow int64
 	// LogStore selects the raft log store. Default LogStoreCommitLog.
 	LogStore LogStoreKind
 	// LogCacheEntries is how many recent entries the log store serves from

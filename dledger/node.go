@@ -103,6 +103,7 @@ func NewNode(cfg Config, fsm FSM) (n *Node, err error) {
 		o := DefaultLogStoreOptions(cfg.Dir)
 		o.FS, o.SegmentSize, o.Flush, o.FlushInterval = cfg.FS, cfg.SegmentSize, cfg.Flush, cfg.FlushInterval
 		o.CacheEntries, o.IndexSlotsPerFile, o.Logger = cfg.LogCacheEntries, cfg.IndexSlotsPerFile, logger
+		o.CacheWindow = cfg.CacheWindow
 		if n.store, err = OpenLogStore(o); err != nil {
 			return nil, err
 		}

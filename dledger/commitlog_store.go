@@ -150,7 +150,8 @@ type LogStoreStats struct {
 	// Entries and Bytes count the raft entries and record bytes written.
 	Entries, Bytes int64
 	// AppendTime is the total time spent in commit-log Append (encoding
-	// excluded), which under FlushSync includes the sync.
+	// excluded), which under FlushSync includes the sync (not for the
+	// leader's batches, whose sync runs on the store's goroutine).
 	AppendTime time.Duration
 }
 

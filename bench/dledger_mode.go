@@ -41,11 +41,6 @@ type emptySnapshot struct{}
 func (emptySnapshot) Persist(sink raft.SnapshotSink) error { return sink.Close() }
 func (emptySnapshot) Release()                             {}
 
-// freeAddrs returns n distinct free loopback addresses below the ephemeral
-// port range (internal/freeport), so the nodes' own dials cannot take one
-// before the node that owns it binds it.
-func freeAddrs(n int) ([]string, error) { return freeport.Loopback(n) }
-
 // leaderWait bounds how long a fresh group may take to elect a leader.
 const leaderWait = 30 * time.Second
 
@@ -58,7 +53,7 @@ type raftGroup struct {
 // log store, flush mode and segment size and otherwise default settings,
 // and waits for a leader.
 func startRaftGroup(ctx context.Context, cfg Config, dir string, logger *slog.Logger) (*raftGroup, error) {
-	addrs, err := freeAddrs(3)
+	addrs, err := freeport.Loopback(3)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrCluster, err)
 	}

@@ -14,6 +14,7 @@ import (
 	"github.com/dledgermq/dledgermq/broker"
 	"github.com/dledgermq/dledgermq/commitlog"
 	"github.com/dledgermq/dledgermq/dledger"
+	"github.com/dledgermq/dledgermq/internal/freeport"
 	"github.com/dledgermq/dledgermq/namesrv"
 	"github.com/dledgermq/dledgermq/store"
 )
@@ -120,7 +121,7 @@ func StartCluster(cfg ClusterConfig) (_ *Cluster, err error) {
 	go func() { _ = c.ns.Serve(ln) }()
 	c.NameServer = ln.Addr().String()
 
-	addrs, err := freeAddrs(3)
+	addrs, err := freeport.Loopback(3)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrCluster, err)
 	}

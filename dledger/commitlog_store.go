@@ -605,13 +605,20 @@ func (s *LogStore) DropBefore(off int64) (int64, error) {
 	return start, nil
 }
 
-// Sync makes everything appended so far durable (useful with FlushAsync).
+// Sync makes everything appended so far durable (useful with FlushAsync,
+// and for snapshots).
 func (s *LogStore) Sync() error {
 	s.wmu.Lock()
 	defer s.wmu.Unlock()
 	if err := s.log.Sync(); err != nil {
 		return err
 	}
+	// wmu holds writers off, so everything written is what was synced.
+	s.dur.mu.Lock()
+	if s.dur.written > s.dur.durable {
+		s.dur.setDurableLocked(s.dur.written)
+	}
+	s.dur.mu.Unlock()
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.ix.maybeFlush(true)

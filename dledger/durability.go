@@ -113,8 +113,8 @@ func (s *LogStore) deferSync() bool {
 }
 
 // DurableIndex returns the last raft index known durable in this store.
-// Under FlushAsync it lags by up to a flush interval and is not tracked
-// (it returns the last index written).
+// Under FlushAsync durability is not tracked: it returns the last index
+// written (the background flush makes it durable within a flush interval).
 func (s *LogStore) DurableIndex() uint64 { return s.dur.durableIdx.Load() }
 
 // WaitDurable blocks until entry index is durable in this store. It
@@ -248,12 +248,7 @@ func (s *LogStore) stopSyncer() {
 	}
 	close(d.stop)
 	<-d.done
-	d.mu.Lock()
-	if d.err == nil {
-		d.err = ErrClosed
-	}
-	d.cond.Broadcast()
-	d.mu.Unlock()
+	s.interruptWaits()
 }
 
 // clampTransport is raft's transport with the commit index a leader sends

@@ -48,16 +48,6 @@ type InprocCluster struct {
 
 var _ ReplicaSet = (*InprocCluster)(nil)
 
-// freeLoopbackAddrs returns n free 127.0.0.1 addresses below the ephemeral
-// port range (internal/freeport), so no node's dial takes one first.
-func freeLoopbackAddrs(n int) ([]string, error) {
-	out, err := freeport.Loopback(n)
-	if err != nil {
-		return nil, fmt.Errorf("jepsen: %w", err)
-	}
-	return out, nil
-}
-
 // StartInprocCluster starts the NameServer and three nodes whose real
 // directories (bolt stable stores) live under dataDir; crash file systems
 // are seeded from seed.
@@ -78,7 +68,7 @@ func StartInprocCluster(dataDir string, seed uint64, log *slog.Logger) (*InprocC
 	}
 	go func() { _ = ns.Serve(ln) }()
 	c.ns, c.nsAddr = ns, ln.Addr().String()
-	raftAddrs, err := freeLoopbackAddrs(6)
+	raftAddrs, err := freeport.Loopback(6)
 	if err != nil {
 		_ = ns.Close()
 		return nil, err

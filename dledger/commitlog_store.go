@@ -26,8 +26,9 @@ type LogStoreOptions struct {
 	// a group must use the same value (offsets depend on it). Default 1 GiB.
 	SegmentSize int64
 	// Flush is the commit-log flush mode. FlushSync (default): StoreLogs
-	// returns after the batch is synced, except on the leader, which syncs
-	// while raft replicates (durability.go). FlushAsync: it returns once written
+	// returns after the batch is synced, except under a running Node, where
+	// the store syncs while raft goes on and nothing that depends on the
+	// batch happens before the sync (durability.go). FlushAsync: it returns once written
 	// and a background flush syncs every FlushInterval — entries acknowledged
 	// within that window can be lost if a majority loses power.
 	Flush commitlog.FlushMode
@@ -140,6 +141,7 @@ type LogStore struct {
 // storeStats are cumulative counters (atomic; read with Stats).
 type storeStats struct {
 	appends, entries, appendNanos, bytes atomic.Int64
+	syncs, syncNanos                     atomic.Int64
 }
 
 // LogStoreStats are cumulative write-path counters of a LogStore.
@@ -153,6 +155,10 @@ type LogStoreStats struct {
 	// excluded), which under FlushSync includes the sync (not for the
 	// leader's batches, whose sync runs on the store's goroutine).
 	AppendTime time.Duration
+	// Syncs counts the syncs of deferred batches (each covers every batch
+	// written before it started) and SyncTime is their total duration.
+	Syncs    int64
+	SyncTime time.Duration
 }
 
 // Stats returns the store's cumulative write counters.
@@ -160,6 +166,7 @@ func (s *LogStore) Stats() LogStoreStats {
 	return LogStoreStats{
 		Appends: s.stats.appends.Load(), Entries: s.stats.entries.Load(), Bytes: s.stats.bytes.Load(),
 		AppendTime: time.Duration(s.stats.appendNanos.Load()),
+		Syncs:      s.stats.syncs.Load(), SyncTime: time.Duration(s.stats.syncNanos.Load()),
 	}
 }
 
@@ -331,9 +338,10 @@ func (s *LogStore) StoreLog(l *raft.Log) error { return s.StoreLogs([]*raft.Log{
 
 // StoreLogs implements raft.LogStore: the batch, which must continue the log
 // exactly, is appended with one commit-log Append and (FlushSync) synced
-// once before this returns — except for the leader's batches, which return
-// once written and are synced on the store's own goroutine while raft
-// replicates them (durability.go explains why that is safe).
+// once before this returns — unless the defer probe says otherwise, as it
+// does for every batch a running Node's raft stores: those return once
+// written and are synced on the store's own goroutine (durability.go
+// explains why that is safe).
 func (s *LogStore) StoreLogs(logs []*raft.Log) error {
 	if len(logs) == 0 {
 		return nil

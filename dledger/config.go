@@ -142,6 +142,9 @@ type Config struct {
 	// TransportMaxPool is how many idle connections are kept per peer.
 	// Default 3.
 	TransportMaxPool int
+	// TransportMaxInFlight bounds the AppendEntries a leader on the
+	// commit-log store keeps in flight to one follower. Default 8.
+	TransportMaxInFlight int
 	// ShutdownTransferTimeout bounds the leadership transfer Shutdown does
 	// on a leader. Default 2 s.
 	ShutdownTransferTimeout time.Duration
@@ -175,6 +178,7 @@ func DefaultConfig() Config {
 		SnapshotRetain:          2,
 		TransportTimeout:        2 * time.Second,
 		TransportMaxPool:        3,
+		TransportMaxInFlight:    8,
 		ShutdownTransferTimeout: 2 * time.Second,
 		FS:                      vfs.OS,
 	}
@@ -266,6 +270,9 @@ func (c Config) Validate() error {
 	}
 	if c.TransportMaxPool <= 0 {
 		bad("TransportMaxPool %d must be positive", c.TransportMaxPool)
+	}
+	if c.TransportMaxInFlight < 2 || c.TransportMaxInFlight > 1024 {
+		bad("TransportMaxInFlight %d must be in [2, 1024]", c.TransportMaxInFlight)
 	}
 	if c.ShutdownTransferTimeout <= 0 {
 		bad("ShutdownTransferTimeout %v must be positive", c.ShutdownTransferTimeout)

@@ -19,26 +19,29 @@
 //     raft.BatchingFSM that attaches each entry's physical offsets. The
 //     kvfsm subpackage is a small implementation for tests.
 //   - StreamLayer (stream_layer.go): TCP whose dials leave from the node's
-//     own IP, with isolation/blocking hooks for partition tests; NewTransport
-//     puts raft's NetworkTransport on it, and the Node wraps that to cap the
-//     commit index a leader sends at its durable index (durability.go).
+//     own IP, with isolation/blocking hooks for partition tests. On the
+//     commit-log store the Node runs appendTransport over it
+//     (append_transport.go): its own pipelined protocol for AppendEntries,
+//     whose follower side answers only once the entries are durable, and
+//     raft's NetworkTransport on the same listener for everything else.
+//     The baselines (bolt, memory) run on NetworkTransport alone
+//     (NewTransport).
 //   - Node (node.go): config, bootstrap-once, leadership observation,
 //     Apply/Barrier, membership, leadership transfer on Shutdown.
 //   - NewHCLogger: raft's hclog.Logger over the project's *slog.Logger.
 //
 // # Durability
 //
-// Under commitlog.FlushSync (the default) a follower's StoreLogs returns
-// only after the commit log has made the whole batch durable (one
-// fdatasync for the batch), so an entry a node acknowledged to the leader
-// survives a power loss of that node. The leader's own StoreLogs returns once
-// the batch is written and syncs it on the store's goroutine while raft
-// replicates it, so a commit costs one sync latency instead of two in series;
-// because hashicorp/raft then counts the leader before its copy is durable,
-// the leader applies an entry (and Node.Apply returns) only once its copy is
-// durable, and the commit index it sends followers is capped at its durable
-// index (durability.go has the argument). Either way an entry Apply reports
-// is durable on a majority. FlushAsync trades this for latency: up to about
+// Under commitlog.FlushSync (the default) an entry a node acknowledged to
+// the leader survives a power loss of that node, and an entry Apply reports
+// is durable on a majority. Neither the leader's nor a follower's StoreLogs
+// waits for the sync: each node's store syncs on its own goroutine, one
+// fdatasync for every batch written since the previous one, while raft goes
+// on. A follower answers an AppendEntries only once its log is durable past
+// the request's entries (append_transport.go); the leader applies an entry,
+// and Node.Apply returns, only once its own copy is durable, and the commit
+// index it sends followers is capped at its durable index (durability.go
+// has the argument). FlushAsync trades this for latency: up to about
 // FlushInterval of acknowledged entries can be lost if a majority loses
 // power together.
 //

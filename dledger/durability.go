@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/hashicorp/raft"
 
@@ -29,8 +30,8 @@ import (
 //     WaitDurable), so an acknowledged entry is durable on the leader and on
 //     the follower raft counted;
 //   - the commit index sent to followers is capped at the leader's durable
-//     index (clampTransport), so no follower applies an entry a majority
-//     does not hold durably.
+//     index (appendTransport.clamp), so no follower applies an entry a
+//     majority does not hold durably.
 //
 // An entry in raft's commit range but past the leader's durable index is
 // thus applied nowhere. If the leader loses power before syncing it, the
@@ -40,10 +41,12 @@ import (
 // (Ongaro's dissertation, chapter 10: the leader counts itself once its own
 // write is durable), placed around an unmodified hashicorp/raft.
 //
-// Followers, bootstrap and snapshot restore keep syncing inside StoreLogs:
-// a follower's acknowledgement is a durability promise. Which path a batch
-// takes is decided by the leader probe the Node installs (raft.State() ==
-// Leader, read on raft's own goroutine, which is the one that changes it).
+// A follower's StoreLogs returns before its sync too, and its answer to
+// the AppendEntries waits for the sync instead (appendTransport, "Followers
+// acknowledge after a group sync"): an acknowledgement is still a
+// durability promise. So once a Node runs, every batch raft stores is
+// deferred (the probe the Node installs says yes); bootstrap and snapshot
+// restore, which run outside that, sync inside StoreLogs.
 //
 // Configuration entries reach the state machine too (raft hands a
 // BatchingFSM LogCommand and LogConfiguration entries), so a membership
@@ -69,8 +72,9 @@ type durability struct {
 	kick chan struct{} // wakes the syncer (capacity 1)
 	stop chan struct{}
 	done chan struct{}
-	// leader reports whether StoreLogs runs for raft's leader (nil: never).
-	leader atomic.Pointer[func() bool]
+	// deferProbe reports whether a StoreLogs batch may return before its
+	// sync (nil: never).
+	deferProbe atomic.Pointer[func() bool]
 	// durableIdx mirrors durable for lock-free readers (the transport).
 	durableIdx atomic.Uint64
 }
@@ -91,24 +95,25 @@ func (d *durability) setDurableLocked(idx uint64) {
 	d.cond.Broadcast()
 }
 
-// SetLeaderProbe installs the function StoreLogs asks whether it runs for
-// the leader; such batches return before their sync (see above). nil
-// restores syncing every batch inside StoreLogs.
-func (s *LogStore) SetLeaderProbe(isLeader func() bool) {
-	if isLeader == nil {
-		s.dur.leader.Store(nil)
+// SetDeferProbe installs the function StoreLogs asks whether the batch it
+// stores may return before its sync (see above); a running Node answers yes
+// for every batch raft stores. nil restores syncing every batch inside
+// StoreLogs.
+func (s *LogStore) SetDeferProbe(deferSync func() bool) {
+	if deferSync == nil {
+		s.dur.deferProbe.Store(nil)
 		return
 	}
-	s.dur.leader.Store(&isLeader)
+	s.dur.deferProbe.Store(&deferSync)
 }
 
 // deferSync reports whether the batch being stored may return before its
-// sync: FlushSync with the leader probe saying yes.
+// sync: FlushSync with the probe saying yes.
 func (s *LogStore) deferSync() bool {
 	if s.opts.Flush != commitlog.FlushSync {
 		return false
 	}
-	p := s.dur.leader.Load()
+	p := s.dur.deferProbe.Load()
 	return p != nil && (*p)()
 }
 
@@ -142,6 +147,41 @@ func (s *LogStore) WaitDurable(index uint64) error {
 		d.cond.Wait()
 	}
 	return nil
+}
+
+// ackDurable blocks until entry index is durable and then checks that the
+// log still holds it with term (append_transport.go: a follower's answer to
+// an AppendEntries).
+func (s *LogStore) ackDurable(index, term uint64) error {
+	if err := s.WaitDurable(index); err != nil {
+		return err
+	}
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if got, ok := s.termLocked(index); !ok || got != term {
+		return fmt.Errorf("dledger: entry %d of term %d was replaced before it was durable: %w", index, term, raft.ErrLogNotFound)
+	}
+	return nil
+}
+
+// termLocked returns the term of entry index, if the log holds it.
+// Requires s.mu (read).
+func (s *LogStore) termLocked(index uint64) (uint64, bool) {
+	if s.checkOpenLocked() != nil || index < s.physFirst || index >= s.next {
+		return 0, false
+	}
+	if e, ok := s.cache.get(index); ok {
+		return e.log.Term, true
+	}
+	_, data, err := s.readRecordLocked(index)
+	if err != nil {
+		return 0, false
+	}
+	h, err := decodeEntryHeader(data)
+	if err != nil {
+		return 0, false
+	}
+	return h.Term, true
 }
 
 // WaitWritten blocks until everything written to the store so far is
@@ -203,8 +243,8 @@ func (s *LogStore) noteSynced(written, gen uint64, err error) {
 	}
 }
 
-// syncLoop syncs what leader batches wrote, coalescing every batch written
-// during one sync into the next.
+// syncLoop syncs what deferred batches wrote, coalescing every batch
+// written during one sync into the next.
 func (s *LogStore) syncLoop() {
 	d := &s.dur
 	defer close(d.done)
@@ -220,7 +260,10 @@ func (s *LogStore) syncLoop() {
 		if written <= durable {
 			continue
 		}
+		start := time.Now()
 		_, err := s.log.Flush()
+		s.stats.syncs.Add(1)
+		s.stats.syncNanos.Add(int64(time.Since(start)))
 		s.noteSynced(written, gen, err)
 	}
 }
@@ -249,43 +292,4 @@ func (s *LogStore) stopSyncer() {
 	close(d.stop)
 	<-d.done
 	s.interruptWaits()
-}
-
-// clampTransport is raft's transport with the commit index a leader sends
-// capped at its own durable index (see "Leader writes overlap replication").
-type clampTransport struct {
-	*raft.NetworkTransport
-	durable func() uint64
-}
-
-func (t *clampTransport) clamp(args *raft.AppendEntriesRequest) {
-	if d := t.durable(); args.LeaderCommitIndex > d {
-		args.LeaderCommitIndex = d
-	}
-}
-
-// AppendEntries implements raft.Transport.
-func (t *clampTransport) AppendEntries(id raft.ServerID, target raft.ServerAddress, args *raft.AppendEntriesRequest, resp *raft.AppendEntriesResponse) error {
-	t.clamp(args)
-	return t.NetworkTransport.AppendEntries(id, target, args, resp)
-}
-
-// AppendEntriesPipeline implements raft.Transport.
-func (t *clampTransport) AppendEntriesPipeline(id raft.ServerID, target raft.ServerAddress) (raft.AppendPipeline, error) {
-	p, err := t.NetworkTransport.AppendEntriesPipeline(id, target)
-	if err != nil {
-		return nil, err
-	}
-	return &clampPipeline{AppendPipeline: p, t: t}, nil
-}
-
-type clampPipeline struct {
-	raft.AppendPipeline
-	t *clampTransport
-}
-
-// AppendEntries implements raft.AppendPipeline.
-func (p *clampPipeline) AppendEntries(args *raft.AppendEntriesRequest, resp *raft.AppendEntriesResponse) (raft.AppendFuture, error) {
-	p.t.clamp(args)
-	return p.AppendPipeline.AppendEntries(args, resp)
 }

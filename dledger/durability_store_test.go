@@ -20,7 +20,7 @@ func TestDurabilityBookkeeping(t *testing.T) {
 		t.Fatal(err)
 	}
 	leader := true
-	s.SetLeaderProbe(func() bool { return leader })
+	s.SetDeferProbe(func() bool { return leader })
 
 	if err := s.StoreLogs(mkLogs(1, 10, 1, 100)); err != nil {
 		t.Fatal(err)
@@ -90,7 +90,7 @@ func TestDurabilityBookkeeping(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s.SetLeaderProbe(func() bool { return true })
+	s.SetDeferProbe(func() bool { return true })
 	hold.Store(true)
 	if err := s.StoreLogs(mkLogs(21, 21, 2, 100)); err != nil {
 		t.Fatal(err)

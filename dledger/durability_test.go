@@ -209,3 +209,78 @@ func (c *cluster) waitLeaderApply(data string) uint64 {
 }
 
 func itoa(i int) string { return string(rune('0' + i)) }
+
+// TestFollowerAcksOnlyDurableEntries: a follower's StoreLogs returns before
+// its sync too (append_transport.go), and its answer waits for the sync.
+// With both followers' syncs held, the followers hold the entry yet raft on
+// the leader does not count them and Apply waits; a power cut then takes
+// the entry from one follower, which cost nothing because it never
+// acknowledged it; the other's sync completing commits it.
+func TestFollowerAcksOnlyDurableEntries(t *testing.T) {
+	seed := testSeed(t)
+	crashes := make([]*vfs.CrashFS, 3)
+	for i := range crashes {
+		crashes[i] = vfs.NewCrash(seed + int64(i))
+	}
+	gates, fss := newSyncGates(func(i int) vfs.FS { return crashes[i] }, 3)
+	c := newCluster(t, 3, noBackgroundFlush, fss...)
+	openAtEnd(t, gates)
+	li := c.waitLeader(5 * time.Second)
+	a, b := (li+1)%3, (li+2)%3
+	leader := c.nodes[li]
+	warm, _ := c.apply("warm=up")
+
+	gates[a].held.Store(true)
+	gates[b].held.Store(true)
+	done := make(chan error, 1)
+	go func() {
+		_, _, err := leader.Apply([]byte("held=v"), 10*time.Second)
+		done <- err
+	}()
+	var idx uint64
+	waitFor(t, 5*time.Second, "both followers to write the entry", func() bool {
+		idx = leader.LastIndex()
+		return idx > warm && c.nodes[a].LastIndex() >= idx && c.nodes[b].LastIndex() >= idx
+	})
+	time.Sleep(300 * time.Millisecond) // many commit timeouts and heartbeats
+	if ci := leader.CommitIndex(); ci >= idx {
+		t.Fatalf("leader commit index %d >= %d with no follower's copy durable", ci, idx)
+	}
+	select {
+	case err := <-done:
+		t.Fatalf("Apply returned (%v) before any follower's copy was durable", err)
+	default:
+	}
+	for _, i := range []int{a, b} {
+		if d := c.nodes[i].LogStore().DurableIndex(); d >= idx {
+			t.Fatalf("n%d durable index %d >= %d with its sync held", i, d, idx)
+		}
+	}
+
+	// n_a loses power before its sync: the entry is gone there.
+	node := c.nodes[a]
+	c.nodes[a] = nil
+	_ = node.Crash(func() {
+		crashes[a].Crash(vfs.DropAll)
+		gates[a].open()
+	})
+	gates[b].open()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("Apply after n%d's sync: %v", b, err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("Apply did not return after a follower's sync completed")
+	}
+	gates[a].held.Store(false)
+	gates[b].held.Store(false)
+	c.start(a)
+	last := c.waitLeaderApply("after=v")
+	c.verify(last)
+	for _, i := range c.up() {
+		if _, ok := c.fsms[i].Get("held"); !ok {
+			t.Fatalf("n%d lacks an acknowledged entry", i)
+		}
+	}
+}

@@ -66,7 +66,7 @@ var logStoreImpls = []struct {
 		if err != nil {
 			t.Fatal(err)
 		}
-		s.SetLeaderProbe(func() bool { return true })
+		s.SetDeferProbe(func() bool { return true })
 		t.Cleanup(func() { _ = s.Close() })
 		return s
 	}},

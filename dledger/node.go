@@ -12,8 +12,6 @@ import (
 
 	"github.com/hashicorp/raft"
 	raftboltdb "github.com/hashicorp/raft-boltdb/v2"
-
-	"github.com/dledgermq/dledgermq/commitlog"
 )
 
 // Node is one member of a raft group whose log is the commit log.
@@ -23,7 +21,7 @@ type Node struct {
 
 	raft   *raft.Raft
 	stream *StreamLayer
-	trans  *raft.NetworkTransport
+	trans  transport
 	store  *LogStore             // commit-log kind
 	bolt   *raftboltdb.BoltStore // bolt kind: log + stable
 	stable *raftboltdb.BoltStore // commit-log kind: stable only
@@ -39,6 +37,12 @@ type Node struct {
 	down      bool
 	// stopped is closed once raft has shut down (see Apply).
 	stopped chan struct{}
+}
+
+// transport is raft's transport as the Node owns it.
+type transport interface {
+	raft.Transport
+	Close() error
 }
 
 // LeaderChange is what leadership callbacks receive.
@@ -124,11 +128,14 @@ func NewNode(cfg Config, fsm FSM) (n *Node, err error) {
 	if n.stream, err = NewStreamLayer(self.Addr, nil); err != nil {
 		return nil, err
 	}
-	n.trans = NewTransport(n.stream, TransportConfig{MaxPool: cfg.TransportMaxPool, Timeout: cfg.TransportTimeout}, logger)
-	var trans raft.Transport = n.trans
-	if n.store != nil && cfg.Flush == commitlog.FlushSync {
-		trans = &clampTransport{NetworkTransport: n.trans, durable: n.store.DurableIndex}
+	tc := TransportConfig{MaxPool: cfg.TransportMaxPool, Timeout: cfg.TransportTimeout, MaxInFlight: cfg.TransportMaxInFlight}
+	if n.store != nil {
+		n.trans = newAppendTransport(n.stream, tc, n.store, logger)
+	} else {
+		// The baselines run on stock hashicorp/raft: NetworkTransport.
+		n.trans = NewTransport(n.stream, tc, logger)
 	}
+	trans := n.trans
 
 	rc := n.raftConfig()
 	has, err := raft.HasExistingState(logs, stable, n.snaps)
@@ -153,8 +160,10 @@ func NewNode(cfg Config, fsm FSM) (n *Node, err error) {
 		return nil, fmt.Errorf("dledger: start raft: %w", err)
 	}
 	if n.store != nil {
-		r := n.raft
-		n.store.SetLeaderProbe(func() bool { return r.State() == raft.Leader })
+		// From now on every batch raft stores is acknowledged only once
+		// durable: by the leader's FSM gate and commit-index cap, and by
+		// the append transport's server on a follower (durability.go).
+		n.store.SetDeferProbe(func() bool { return true })
 	}
 
 	n.obsCh = make(chan raft.Observation, 16)

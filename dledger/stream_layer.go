@@ -213,18 +213,32 @@ type TransportConfig struct {
 	// Timeout is the I/O deadline of one RPC (scaled up for snapshots).
 	// Default 2 s.
 	Timeout time.Duration
+	// MaxInFlight bounds the AppendEntries a leader keeps in flight to one
+	// follower on the append protocol (append_transport.go). Default 8.
+	MaxInFlight int
+}
+
+func (c TransportConfig) withDefaults() TransportConfig {
+	if c.MaxPool <= 0 {
+		c.MaxPool = 3
+	}
+	if c.Timeout <= 0 {
+		c.Timeout = 2 * time.Second
+	}
+	if c.MaxInFlight < 2 {
+		c.MaxInFlight = 8
+	}
+	return c
 }
 
 // NewTransport builds raft's NetworkTransport (msgpack RPCs, pipelined
 // AppendEntries) over the stream layer. Closing the transport closes the
 // layer.
 func NewTransport(s *StreamLayer, cfg TransportConfig, logger *slog.Logger) *raft.NetworkTransport {
-	if cfg.MaxPool <= 0 {
-		cfg.MaxPool = 3
-	}
-	if cfg.Timeout <= 0 {
-		cfg.Timeout = 2 * time.Second
-	}
+	return newNetworkTransport(s, cfg.withDefaults(), logger)
+}
+
+func newNetworkTransport(s raft.StreamLayer, cfg TransportConfig, logger *slog.Logger) *raft.NetworkTransport {
 	return raft.NewNetworkTransportWithConfig(&raft.NetworkTransportConfig{
 		Stream:  s,
 		MaxPool: cfg.MaxPool,

@@ -17,6 +17,7 @@ func commitLogLoad(cfg Config, dir string) (load, func() error, []string, error)
 	o := commitlog.DefaultOptions(filepath.Join(dir, "commitlog"))
 	o.Flush = cfg.Flush
 	o.SegmentSize = cfg.SegmentSize
+	o.WarmSegments = cfg.WarmSegments
 	if cfg.Logger != nil {
 		o.Logger = cfg.Logger
 	}

@@ -136,6 +136,10 @@ type Config struct {
 	// SegmentSize is the commit-log segment size in bytes (commitlog,
 	// dledger and the embedded group). Default 1 GiB.
 	SegmentSize int64
+	// WarmSegments writes commit-log segments with zeros before use
+	// (commitlog.Options.WarmSegments; broker.conf warmMapedFileEnable).
+	// The first segment is warmed before the run starts.
+	WarmSegments bool
 	// Dir is where data goes (commitlog, dledger, embedded); "" means a
 	// fresh temporary directory removed after the run. A given Dir is
 	// kept. Default "".

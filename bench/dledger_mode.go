@@ -66,6 +66,7 @@ func startRaftGroup(ctx context.Context, cfg Config, dir string, logger *slog.Lo
 		nc := dledger.DefaultConfig()
 		nc.ID, nc.Peers, nc.Dir = peers[i].ID, peers, filepath.Join(dir, peers[i].ID)
 		nc.LogStore, nc.Flush, nc.SegmentSize = cfg.LogStore, cfg.Flush, cfg.SegmentSize
+		nc.WarmSegments = cfg.WarmSegments
 		nc.Logger = logger
 		n, err := dledger.NewNode(nc, &countFSM{})
 		if err != nil {

@@ -30,6 +30,8 @@ type ClusterConfig struct {
 	Flush commitlog.FlushMode
 	// SegmentSize is the commit-log segment size in bytes. Default 1 GiB.
 	SegmentSize int64
+	// WarmSegments is commitlog.Options.WarmSegments for every node.
+	WarmSegments bool
 	// Logger receives the cluster's logs. Default: discard.
 	Logger *slog.Logger
 }
@@ -152,6 +154,7 @@ func (c *Cluster) startNode(i int) (*clusterNode, error) {
 	scfg.Dir = filepath.Join(c.cfg.Dir, id)
 	scfg.DLedger.ID, scfg.DLedger.Peers = id, c.peers
 	scfg.DLedger.Flush, scfg.DLedger.SegmentSize = c.cfg.Flush, c.cfg.SegmentSize
+	scfg.DLedger.WarmSegments = c.cfg.WarmSegments
 	scfg.StoreHost = netip.MustParseAddrPort(ln.Addr().String())
 	scfg.Logger = c.log // the raft node adds its own node attribute
 	st, err := store.Open(scfg)

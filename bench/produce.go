@@ -56,6 +56,7 @@ func (s *session) connect(ctx context.Context, dir string) (*target, func(), err
 	s.log.Info("bench: starting the embedded cluster", "dir", dir)
 	cc := DefaultClusterConfig(dir)
 	cc.Flush, cc.SegmentSize, cc.Logger = s.cfg.Flush, s.cfg.SegmentSize, clusterLogger(s.log, &s.quiet)
+	cc.WarmSegments = s.cfg.WarmSegments
 	c, err := StartCluster(cc)
 	if err != nil {
 		return nil, nil, err

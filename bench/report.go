@@ -38,15 +38,19 @@ func bannerLines(c Config, setup []string) [][2]string {
 	var kv [][2]string
 	add := func(k, format string, args ...any) { kv = append(kv, [2]string{k, fmt.Sprintf(format, args...)}) }
 	add("mode", "%s", c.Mode)
+	warm := ""
+	if c.WarmSegments {
+		warm = ", warm segments"
+	}
 	switch {
 	case c.Embedded:
-		add("target", "embedded: NameServer + three-node broker group in this process, 127.0.0.1 (flush %s, segment %d B)", c.Flush, c.SegmentSize)
+		add("target", "embedded: NameServer + three-node broker group in this process, 127.0.0.1 (flush %s, segment %d B%s)", c.Flush, c.SegmentSize, warm)
 	case c.NameServer != "":
 		add("target", "namesrv %s", c.NameServer)
 	case c.Mode == ModeDLedger:
-		add("target", "three-node raft group in this process over loopback TCP (log store %s, flush %s, segment %d B)", c.LogStore, c.Flush, c.SegmentSize)
+		add("target", "three-node raft group in this process over loopback TCP (log store %s, flush %s, segment %d B%s)", c.LogStore, c.Flush, c.SegmentSize, warm)
 	case c.Mode == ModeCommitLog:
-		add("target", "local commit log (flush %s, segment %d B)", c.Flush, c.SegmentSize)
+		add("target", "local commit log (flush %s, segment %d B%s)", c.Flush, c.SegmentSize, warm)
 	}
 	if c.Mode.clusterMode() {
 		add("topic", "%s (%d queues if created)", c.Topic, c.Queues)
@@ -298,6 +302,7 @@ type JSONResult struct {
 	Rate      float64 `json:"rate"`
 	Flush     string  `json:"flush"`
 	LogStore  string  `json:"log_store,omitempty"`
+	Warm      bool    `json:"warm_segments,omitempty"`
 	LoadAvg   string  `json:"load_avg"`
 	// CPUSec is the process's CPU time during the measured run (brokers
 	// or raft nodes included when in-process); CPUusPerMsg per message.
@@ -341,6 +346,7 @@ func (r *Result) JSON() JSONResult {
 		Size: c.Size, Producers: c.Producers, Inflight: c.Inflight, Batch: c.Batch, Coalesce: c.Coalesce,
 		Rate: c.Rate, Flush: c.Flush.String(), LoadAvg: loadAvg(), FirstErrors: r.Errors,
 		CPUSec: r.CPU.Seconds(), CPUusPerMsg: float64(r.CPUPerMsg().Nanoseconds()) / 1000,
+		Warm: c.WarmSegments,
 	}
 	if c.Mode == ModeDLedger {
 		j.LogStore = string(c.LogStore)

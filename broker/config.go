@@ -178,6 +178,11 @@ type Config struct {
 	// reuse warm pages; consumers lagging further read from disk. 0 takes
 	// the default, 256 MiB; -1 keeps everything cached.
 	PageCacheWindowCommitLog int64
+	// WarmMapedFileEnable writes every commit-log segment with zeros and
+	// syncs it before records go into it (RocketMQ's warmMapedFileEnable;
+	// commitlog.Options.WarmSegments): syncs of appended records then cost
+	// less, at the price of writing each segment twice. Default false.
+	WarmMapedFileEnable bool
 	// DLedgerGroup, DLedgerPeers and DLedgerSelfID describe the Raft group
 	// (dLegerGroup, dLegerPeers "n0-127.0.0.1:40911;n1-...", dLegerSelfId;
 	// also spelled dLedger...). Defaults "", "", "".

@@ -64,6 +64,7 @@ channelExpiredTimeout=2m
 messageDelayLevel=1s 2s 3s
 mapedFileSizeCommitLog=1073741824
 pageCacheWindowCommitLog=67108864
+warmMapedFileEnable=true
 enableDLegerCommitLog=true
 dLegerGroup=RaftNode00
 dLegerPeers=n0-127.0.0.1:40911;n1-127.0.0.1:40912;n2-127.0.0.1:40913
@@ -95,6 +96,7 @@ someTypoKey=1
 		{"delays", cfg.MessageDelayLevel, "1s 2s 3s"},
 		{"segment", cfg.MappedFileSizeCommitLog, int64(1 << 30)},
 		{"cache window", cfg.PageCacheWindowCommitLog, int64(64 << 20)},
+		{"warm", cfg.WarmMapedFileEnable, true},
 		{"flush", cfg.FlushDiskType, "ASYNC_FLUSH"},
 		{"dledger group", cfg.DLedgerGroup, "RaftNode00"},
 		{"self", cfg.DLedgerSelfID, "n2"},

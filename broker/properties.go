@@ -128,6 +128,7 @@ var confKeys = map[string]setter{
 	"mapedFileSizeCommitLog":          setInt64(func(c *Config) *int64 { return &c.MappedFileSizeCommitLog }),
 	"flushDiskType":                   setString(func(c *Config) *string { return &c.FlushDiskType }),
 	"pageCacheWindowCommitLog":        setInt64(func(c *Config) *int64 { return &c.PageCacheWindowCommitLog }),
+	"warmMapedFileEnable":             setBool(func(c *Config) *bool { return &c.WarmMapedFileEnable }),
 	"dLegerGroup":                     setString(func(c *Config) *string { return &c.DLedgerGroup }),
 	"dLedgerGroup":                    setString(func(c *Config) *string { return &c.DLedgerGroup }),
 	"dLegerPeers":                     setString(func(c *Config) *string { return &c.DLedgerPeers }),

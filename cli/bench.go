@@ -97,6 +97,7 @@ func benchFlags(m bench.Mode) []cli.Flag {
 		fs = append(fs,
 			&cli.StringFlag{Name: "flush", Value: "sync", Usage: "commit-log flush: sync (durable before the ack) or async"},
 			&cli.Int64Flag{Name: "segment-size", Value: def.SegmentSize, Usage: "commit-log segment size in bytes"},
+			&cli.BoolFlag{Name: "warm-segments", Usage: "write commit-log segments with zeros before use (broker.conf warmMapedFileEnable)"},
 			&cli.StringFlag{Name: "dir", Usage: "data directory (default: a temporary one, removed afterwards)"},
 		)
 	}
@@ -141,6 +142,7 @@ func benchConfig(c *cli.Context, m bench.Mode) (bench.Config, error) {
 	set("warmup", func() { cfg.Warmup = c.Duration("warmup") })
 	set("log-store", func() { cfg.LogStore = dledger.LogStoreKind(c.String("log-store")) })
 	set("segment-size", func() { cfg.SegmentSize = c.Int64("segment-size") })
+	set("warm-segments", func() { cfg.WarmSegments = c.Bool("warm-segments") })
 	set("dir", func() { cfg.Dir = c.String("dir") })
 	set("cpuprofile", func() { cfg.CPUProfile = c.String("cpuprofile") })
 	set("memprofile", func() { cfg.MemProfile = c.String("memprofile") })

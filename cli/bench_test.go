@@ -27,8 +27,8 @@ func TestBenchAppHasEveryModeAndFlag(t *testing.T) {
 		"produce":   {"namesrv", "embedded", "topic", "size", "producers", "inflight", "batch", "count", "duration", "rate", "kill-leader-at", "json", "coalesce", "warmup", "flush"},
 		"consume":   {"namesrv", "embedded", "topic", "size", "count", "duration", "json", "pull-batch"},
 		"e2e":       {"namesrv", "embedded", "topic", "size", "producers", "inflight", "batch", "count", "duration", "rate", "kill-leader-at", "json"},
-		"dledger":   {"log-store", "size", "producers", "inflight", "count", "duration", "rate", "json", "flush", "segment-size"},
-		"commitlog": {"flush", "size", "producers", "inflight", "batch", "count", "duration", "rate", "json", "segment-size", "dir"},
+		"dledger":   {"log-store", "size", "producers", "inflight", "count", "duration", "rate", "json", "flush", "segment-size", "warm-segments"},
+		"commitlog": {"flush", "size", "producers", "inflight", "batch", "count", "duration", "rate", "json", "segment-size", "warm-segments", "dir"},
 	}
 	for name, flags := range want {
 		cmd := app.Command(name)

@@ -113,6 +113,7 @@ func brokerConfigs(c *cli.Context, log *slog.Logger) (broker.Config, store.Confi
 	scfg.DLedger.Peers = peers
 	scfg.DLedger.SegmentSize = bcfg.MappedFileSizeCommitLog
 	scfg.DLedger.CacheWindow = bcfg.PageCacheWindowCommitLog
+	scfg.DLedger.WarmSegments = bcfg.WarmMapedFileEnable
 	if bcfg.FlushDiskType == "ASYNC_FLUSH" {
 		scfg.DLedger.Flush = commitlog.FlushAsync
 	} else {

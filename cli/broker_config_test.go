@@ -14,7 +14,7 @@ import (
 // configuration, and flags override the file.
 func TestBrokerConfigsLayering(t *testing.T) {
 	conf := filepath.Join(t.TempDir(), "broker.conf")
-	body := "brokerName=broker-x\nmappedFileSizeCommitLog=67108864\npageCacheWindowCommitLog=33554432\n" +
+	body := "brokerName=broker-x\nmappedFileSizeCommitLog=67108864\npageCacheWindowCommitLog=33554432\nwarmMapedFileEnable=true\n" +
 		"dLedgerPeers=n0-127.0.0.1:40911;n1-127.0.0.1:40912;n2-127.0.0.1:40913\ndLedgerSelfId=n1\n"
 	if err := os.WriteFile(conf, []byte(body), 0o644); err != nil {
 		t.Fatal(err)
@@ -41,6 +41,9 @@ func TestBrokerConfigsLayering(t *testing.T) {
 	}
 	if scfg.DLedger.CacheWindow != 32<<20 {
 		t.Errorf("cache window %d, want the file's 32 MiB", scfg.DLedger.CacheWindow)
+	}
+	if !scfg.DLedger.WarmSegments {
+		t.Error("warmMapedFileEnable=true did not reach the store's configuration")
 	}
 	if scfg.DLedger.ID != "n1" || len(scfg.DLedger.Peers) != 3 {
 		t.Errorf("raft id %q peers %v", scfg.DLedger.ID, scfg.DLedger.Peers)

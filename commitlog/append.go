@@ -191,7 +191,7 @@ func (l *Log) rollLocked(seg *segment, pos int64) (*segment, error) {
 	base := seg.base + l.segSize
 	name := segmentName(base)
 	first := base + SegmentHeaderSize
-	ns, err := createSegmentFile(l.fs, l.dir, name, base, l.segSize, first, min(base+l.segSize, first+highWaterStep))
+	ns, err := l.newSegmentFile(name, base, first, min(base+l.segSize, first+highWaterStep))
 	if err == nil {
 		if err = l.fs.SyncDir(l.dir); err != nil {
 			ns.close()
@@ -219,7 +219,26 @@ func (l *Log) rollLocked(seg *segment, pos int64) (*segment, error) {
 	l.segMu.Unlock()
 	l.durable = ns.first
 	l.flushMu.Unlock()
+	if l.warm != nil {
+		l.warm.wake()
+	}
 	return ns, nil
+}
+
+// newSegmentFile creates the segment file for a roll: the warmer's spare
+// renamed into place when it is ready for base, otherwise a new file.
+func (l *Log) newSegmentFile(name string, base, first, highWater int64) (*segment, error) {
+	if l.warm != nil {
+		if f, ok := l.warm.take(base); ok {
+			if err := l.fs.Rename(l.path(name+warmSuffix), l.path(name)); err != nil {
+				_ = f.Close()
+				_ = l.fs.Remove(l.path(name + warmSuffix))
+				return nil, fmt.Errorf("commitlog: rename warm segment %s: %w", name, err)
+			}
+			return initSegmentFile(f, name, base, l.segSize, first, highWater)
+		}
+	}
+	return createSegmentFile(l.fs, l.dir, name, base, l.segSize, first, highWater, false)
 }
 
 // rollbackLocked clears the unpublished bytes [from, to) of the active

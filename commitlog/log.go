@@ -73,6 +73,8 @@ type Log struct {
 
 	stop chan struct{}
 	done chan struct{}
+	// warm prepares the next segment (Options.WarmSegments; nil otherwise).
+	warm *warmer
 }
 
 // Open opens (recovering) or creates the log in opts.Dir. Zero fields of
@@ -93,6 +95,9 @@ func Open(opts Options) (*Log, error) {
 	}
 	if opts.CacheWindow == 0 {
 		opts.CacheWindow = def.CacheWindow
+	}
+	if opts.WarmRate == 0 {
+		opts.WarmRate = DefaultWarmRate
 	}
 	if err := opts.Validate(); err != nil {
 		return nil, err
@@ -122,6 +127,11 @@ func Open(opts Options) (*Log, error) {
 		return nil, err
 	}
 	go l.flushLoop()
+	if opts.WarmSegments {
+		l.warm = newWarmer(l)
+		go l.warm.run()
+		l.warm.wake()
+	}
 	return l, nil
 }
 
@@ -217,6 +227,9 @@ func (l *Log) Close() error {
 	}
 	close(l.stop)
 	<-l.done
+	if l.warm != nil {
+		l.warm.close()
+	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	var errs []error

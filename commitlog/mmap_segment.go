@@ -72,23 +72,38 @@ func mapSegment(f vfs.File, segSize int64) (vfs.Mapping, []byte, error) {
 }
 
 // createSegmentFile creates file name in dir holding a fresh segment for
-// base whose first record will be at first, preallocates it, writes the
-// header and syncs the file (not the directory). highWater is the initial
-// high-water mark. On error the file is closed but not removed.
-func createSegmentFile(fsys vfs.FS, dir, name string, base, segSize, first, highWater int64) (*segment, error) {
+// base whose first record will be at first, preallocates it (warm: and
+// writes it with zeros, see warm.go), writes the header and syncs the file
+// (not the directory). highWater is the initial high-water mark. On error
+// the file is closed but not removed.
+func createSegmentFile(fsys vfs.FS, dir, name string, base, segSize, first, highWater int64, warm bool) (*segment, error) {
 	path := filepath.Join(dir, name)
 	f, err := fsys.Create(path)
 	if err != nil {
 		return nil, fmt.Errorf("commitlog: create segment %s: %w", name, err)
 	}
+	if err := f.Allocate(segSize); err != nil {
+		_ = f.Close()
+		return nil, fmt.Errorf("commitlog: allocate segment %s: %w", name, err)
+	}
+	if warm {
+		if _, err := zeroFill(f, segSize, 0, nil); err != nil {
+			_ = f.Close()
+			return nil, fmt.Errorf("commitlog: warm segment %s: %w", name, err)
+		}
+	}
+	return initSegmentFile(f, name, base, segSize, first, highWater)
+}
+
+// initSegmentFile maps f, already allocated to segSize, as a fresh segment:
+// it writes the header and syncs the file. On error f is closed.
+func initSegmentFile(f vfs.File, name string, base, segSize, first, highWater int64) (*segment, error) {
 	s := &segment{base: base, first: first, name: name, f: f, sealed: -1}
 	fail := func(what string, err error) (*segment, error) {
 		s.close()
 		return nil, fmt.Errorf("commitlog: %s segment %s: %w", what, name, err)
 	}
-	if err := f.Allocate(segSize); err != nil {
-		return fail("allocate", err)
-	}
+	var err error
 	if s.m, s.b, err = mapSegment(f, segSize); err != nil {
 		return fail("map", err)
 	}

@@ -69,6 +69,8 @@ const (
 	DefaultSegmentSize   = 1 << 30
 	DefaultFlushInterval = 500 * time.Millisecond
 	DefaultCacheWindow   = 256 << 20
+	// DefaultWarmRate paces the background warming of segments (bytes/s).
+	DefaultWarmRate = 256 << 20
 )
 
 // Options configures a Log. Start from DefaultOptions.
@@ -100,6 +102,16 @@ type Options struct {
 	// documentation). Default 256 MiB; negative keeps every page (the
 	// kernel alone decides).
 	CacheWindow int64
+	// WarmSegments writes every segment with zeros and syncs it before
+	// records go into it, so syncing records never waits for the file
+	// system to convert preallocated blocks (see "Warm segments" in
+	// warm.go; RocketMQ's warmMapedFileEnable). Costs writing each segment
+	// twice and, for a new log, warming the first segment inside Open.
+	// Default false.
+	WarmSegments bool
+	// WarmRate paces the background warming of the next segment, in bytes
+	// per second. Default (0) 256 MiB/s; negative: unpaced.
+	WarmRate int64
 	// Logger receives recovery reports and background flush failures.
 	// Default: discard.
 	Logger *slog.Logger

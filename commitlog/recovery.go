@@ -43,6 +43,9 @@ func (l *Log) recover() error {
 	if err != nil {
 		return fmt.Errorf("commitlog: list %s: %w", l.dir, err)
 	}
+	if names, err = l.removeWarmFiles(names); err != nil {
+		return err
+	}
 	if names, err = l.finishResets(names); err != nil {
 		return err
 	}
@@ -218,7 +221,7 @@ func (l *Log) removeDurably(name string) error {
 // log.
 func (l *Log) createActive(base int64) error {
 	first := base + SegmentHeaderSize
-	s, err := createSegmentFile(l.fs, l.dir, segmentName(base), base, l.segSize, first, min(base+l.segSize, first+highWaterStep))
+	s, err := createSegmentFile(l.fs, l.dir, segmentName(base), base, l.segSize, first, min(base+l.segSize, first+highWaterStep), l.opts.WarmSegments)
 	if err != nil {
 		return err
 	}
@@ -341,7 +344,7 @@ func (l *Log) recoverActive() error {
 		l.durable = s.slotSync
 		base := s.base + l.segSize
 		first := base + SegmentHeaderSize
-		ns, err := createSegmentFile(l.fs, l.dir, segmentName(base), base, l.segSize, first, min(base+l.segSize, first+highWaterStep))
+		ns, err := createSegmentFile(l.fs, l.dir, segmentName(base), base, l.segSize, first, min(base+l.segSize, first+highWaterStep), false)
 		if err != nil {
 			return err
 		}

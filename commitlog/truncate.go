@@ -158,7 +158,7 @@ func (l *Log) Reset(off int64) error {
 	base := off - off%l.segSize
 	name := segmentName(base)
 	tmp := name + resetSuffix
-	ns, err := createSegmentFile(l.fs, l.dir, tmp, base, l.segSize, off, min(base+l.segSize, off+highWaterStep))
+	ns, err := createSegmentFile(l.fs, l.dir, tmp, base, l.segSize, off, min(base+l.segSize, off+highWaterStep), false)
 	if err == nil {
 		err = l.fs.SyncDir(l.dir)
 		if err != nil {

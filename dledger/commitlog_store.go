@@ -37,6 +37,8 @@ type LogStoreOptions struct {
 	FlushInterval time.Duration
 	// CacheWindow is commitlog.Options.CacheWindow; 0 takes its default.
 	CacheWindow int64
+	// WarmSegments is commitlog.Options.WarmSegments.
+	WarmSegments bool
 	// CacheEntries is the number of recently appended entries served from
 	// memory by GetLog. 0 disables the cache. Default 4096.
 	CacheEntries int
@@ -202,6 +204,7 @@ func OpenLogStore(opts LogStoreOptions) (*LogStore, error) {
 	if opts.CacheWindow != 0 {
 		clo.CacheWindow = opts.CacheWindow
 	}
+	clo.WarmSegments = opts.WarmSegments
 	clo.Logger = logger
 	if err := opts.FS.MkdirAll(clo.Dir); err != nil {
 		return nil, fmt.Errorf("dledger: create %s: %w", clo.Dir, err)

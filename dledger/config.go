@@ -99,6 +99,9 @@ type Config struct {
 	// (commitlog.Options.CacheWindow). 0 takes the commit log's default
 	// (256 MiB); negative keeps everything cached.
 	CacheWindow int64
+	// WarmSegments writes every commit-log segment with zeros before use
+	// (commitlog.Options.WarmSegments). Default false.
+	WarmSegments bool
 	// LogStore selects the raft log store. Default LogStoreCommitLog.
 	LogStore LogStoreKind
 	// LogCacheEntries is how many recent entries the log store serves from

@@ -107,7 +107,7 @@ func NewNode(cfg Config, fsm FSM) (n *Node, err error) {
 		o := DefaultLogStoreOptions(cfg.Dir)
 		o.FS, o.SegmentSize, o.Flush, o.FlushInterval = cfg.FS, cfg.SegmentSize, cfg.Flush, cfg.FlushInterval
 		o.CacheEntries, o.IndexSlotsPerFile, o.Logger = cfg.LogCacheEntries, cfg.IndexSlotsPerFile, logger
-		o.CacheWindow = cfg.CacheWindow
+		o.CacheWindow, o.WarmSegments = cfg.CacheWindow, cfg.WarmSegments
 		if n.store, err = OpenLogStore(o); err != nil {
 			return nil, err
 		}

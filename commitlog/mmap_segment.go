@@ -87,7 +87,7 @@ func createSegmentFile(fsys vfs.FS, dir, name string, base, segSize, first, high
 		return nil, fmt.Errorf("commitlog: allocate segment %s: %w", name, err)
 	}
 	if warm {
-		if _, err := zeroFill(f, segSize, 0, nil); err != nil {
+		if _, err := zeroFill(f, segSize, nil, nil); err != nil {
 			_ = f.Close()
 			return nil, fmt.Errorf("commitlog: warm segment %s: %w", name, err)
 		}

@@ -109,8 +109,10 @@ type Options struct {
 	// twice and, for a new log, warming the first segment inside Open.
 	// Default false.
 	WarmSegments bool
-	// WarmRate paces the background warming of the next segment, in bytes
-	// per second. Default (0) 256 MiB/s; negative: unpaced.
+	// WarmRate is the fastest the next segment is warmed in the
+	// background, in bytes per second; below that the warmer follows the
+	// rate records arrive (commitlog/warm.go). Default (0) 256 MiB/s;
+	// negative: unpaced.
 	WarmRate int64
 	// Logger receives recovery reports and background flush failures.
 	// Default: discard.

@@ -25,9 +25,11 @@ import (
 // The cost is writing every segment twice. The first segment of a new log
 // is warmed when it is created, so Open takes that time (about 1.5 s per
 // GiB there). Later segments are prepared while the active one fills: a
-// background goroutine writes the next one as "<base>.warm", paced at
-// WarmRate bytes per second, syncs it and keeps it open; the roll renames
-// it into place and writes its header. A roll that finds no ready spare
+// background goroutine writes the next one as "<base>.warm", syncs it and
+// keeps it open; the roll renames it into place and writes its header. The
+// warmer paces itself by the rate records arrive (warmPacer), at most
+// WarmRate bytes per second, so its zeros do not come in one burst that
+// would slow a busy log's syncs. A roll that finds no ready spare
 // creates an unwarmed segment as without the option: appends never wait
 // for the warmer. Recovery deletes leftover .warm files; they hold nothing
 // but zeros.
@@ -40,16 +42,16 @@ const (
 	warmChunk = 1 << 20
 	// warmSyncEvery bounds the dirty zeros the warmer leaves to the
 	// kernel's writeback between its own syncs.
-	warmSyncEvery = 64 << 20
+	warmSyncEvery = 4 << 20
 )
 
 var zeroChunk [warmChunk]byte
 
-// zeroFill writes zeros over [0, size) of f and syncs it, pacing the writes
-// at rate bytes per second (0: no pacing). It gives up, without an error,
-// once stop is closed; the bool reports whether it finished.
-func zeroFill(f vfs.File, size, rate int64, stop <-chan struct{}) (bool, error) {
-	start := time.Now()
+// zeroFill writes zeros over [0, size) of f and syncs it. pace, if not nil,
+// is asked before each chunk for the rate to keep (bytes per second, <= 0:
+// no wait). It gives up, without an error, once stop is closed; the bool
+// reports whether it finished.
+func zeroFill(f vfs.File, size int64, pace func(written int64) int64, stop <-chan struct{}) (bool, error) {
 	for off := int64(0); off < size; {
 		select {
 		case <-stop:
@@ -57,6 +59,7 @@ func zeroFill(f vfs.File, size, rate int64, stop <-chan struct{}) (bool, error) 
 		default:
 		}
 		n := min(int64(warmChunk), size-off)
+		start := time.Now()
 		if _, err := f.WriteAt(zeroChunk[:n], off); err != nil {
 			return false, err
 		}
@@ -66,9 +69,12 @@ func zeroFill(f vfs.File, size, rate int64, stop <-chan struct{}) (bool, error) 
 				return false, err
 			}
 		}
-		if rate > 0 {
-			if ahead := time.Duration(float64(off)/float64(rate)*float64(time.Second)) - time.Since(start); ahead > 0 {
-				t := time.NewTimer(ahead)
+		if pace == nil {
+			continue
+		}
+		if rate := pace(off); rate > 0 {
+			if wait := time.Duration(float64(n)/float64(rate)*float64(time.Second)) - time.Since(start); wait > 0 {
+				t := time.NewTimer(wait)
 				select {
 				case <-t.C:
 				case <-stop:
@@ -79,6 +85,50 @@ func zeroFill(f vfs.File, size, rate int64, stop <-chan struct{}) (bool, error) 
 		}
 	}
 	return true, f.Sync()
+}
+
+// minWarmRate is the pace of the warmer when the log is idle.
+const minWarmRate = 4 << 20
+
+// warmPacer paces the warming of the next segment to finish when the
+// active segment is about 80% of the way from now to full, at the rate
+// records have been arriving: the zeros cost the disk about what the
+// records do, spread over the segment's life instead of in a burst that
+// would slow the syncs of a busy log. Bounded by [minWarmRate, max].
+type warmPacer struct {
+	l        *Log
+	max      int64
+	size     int64
+	at       time.Time
+	end      int64
+	appRate  float64 // bytes/s, smoothed
+	measured bool
+}
+
+func (p *warmPacer) rate(written int64) int64 {
+	now, end := time.Now(), p.l.End()
+	if dt := now.Sub(p.at); dt >= 100*time.Millisecond {
+		r := float64(max(end-p.end, 0)) / dt.Seconds()
+		if p.measured {
+			p.appRate = 0.7*p.appRate + 0.3*r
+		} else {
+			p.appRate, p.measured = r, true
+		}
+		p.at, p.end = now, end
+	}
+	p.l.segMu.RLock()
+	activeEnd := int64(0)
+	if n := len(p.l.segs); n > 0 {
+		activeEnd = p.l.segs[n-1].base + p.l.segSize
+	}
+	p.l.segMu.RUnlock()
+	left := p.size - written
+	if p.appRate <= 0 || left <= 0 {
+		return minWarmRate
+	}
+	timeLeft := float64(max(activeEnd-end, 1)) / p.appRate
+	need := int64(float64(left) / (0.8 * timeLeft))
+	return min(max(need, minWarmRate), p.max)
 }
 
 // warmer prepares the segment after the active one.
@@ -166,7 +216,12 @@ func (w *warmer) prepare(next int64) error {
 	if err := f.Allocate(w.l.segSize); err != nil {
 		return err
 	}
-	done, err := zeroFill(f, w.l.segSize, max(w.l.opts.WarmRate, 0), w.stop)
+	var pace func(int64) int64
+	if w.l.opts.WarmRate > 0 {
+		p := &warmPacer{l: w.l, max: w.l.opts.WarmRate, size: w.l.segSize, at: time.Now(), end: w.l.End()}
+		pace = p.rate
+	}
+	done, err := zeroFill(f, w.l.segSize, pace, w.stop)
 	if err != nil || !done {
 		return err
 	}

@@ -206,3 +206,32 @@ func TestWarmSegmentsPowerLoss(t *testing.T) {
 		_ = l.Close()
 	}
 }
+
+// TestWarmPacerFollowsAppendRate: the warmer aims to finish at 80% of the
+// time the active segment has left at the observed append rate, within
+// [minWarmRate, max].
+func TestWarmPacerFollowsAppendRate(t *testing.T) {
+	o := testOptions(t, vfs.OS, t.TempDir())
+	o.SegmentSize = 1 << 20
+	l := mustOpen(t, o)
+	defer l.Close()
+	p := &warmPacer{l: l, max: 256 << 20, size: 1 << 20, at: time.Now(), end: l.End(), measured: true}
+	left := float64(int64(1<<20) - l.End()) // bytes until the active segment is full
+
+	p.appRate = 0
+	if got := p.rate(0); got != minWarmRate {
+		t.Errorf("idle log: rate %d, want the minimum %d", got, minWarmRate)
+	}
+	p.appRate = 10 << 20
+	want := float64(1<<20) / (0.8 * left / float64(10<<20))
+	if got := float64(p.rate(0)); got < 0.99*want || got > 1.01*want {
+		t.Errorf("10 MiB/s of appends: rate %.0f, want %.0f", got, want)
+	}
+	if got := float64(p.rate(1 << 19)); got < 0.49*want || got > 0.51*want {
+		t.Errorf("half warmed: rate %.0f, want %.0f", got, want/2)
+	}
+	p.appRate = 1 << 40
+	if got := p.rate(0); got != 256<<20 {
+		t.Errorf("flood of appends: rate %d, want the cap %d", got, 256<<20)
+	}
+}

@@ -121,14 +121,7 @@ func TestLeaderSyncOverlapsReplication(t *testing.T) {
 // that held it. That follower must not have applied it, and the client must
 // not have been told it was written.
 func TestLeaderPowerLossBeforeItsSync(t *testing.T) {
-	seed := testSeed(t)
-	crashes := make([]*vfs.CrashFS, 3)
-	for i := range crashes {
-		crashes[i] = vfs.NewCrash(seed + int64(i))
-	}
-	gates, fss := newSyncGates(func(i int) vfs.FS { return crashes[i] }, 3)
-	c := newCluster(t, 3, noBackgroundFlush, fss...)
-	openAtEnd(t, gates)
+	c, crashes, gates := newGatedCrashCluster(t)
 	li := c.waitLeader(5 * time.Second)
 	a, b := (li+1)%3, (li+2)%3
 	warm, _ := c.apply("warm=up")
@@ -199,6 +192,20 @@ func TestLeaderPowerLossBeforeItsSync(t *testing.T) {
 	}
 }
 
+// newGatedCrashCluster starts three nodes on crash file systems whose syncs
+// can be held.
+func newGatedCrashCluster(t *testing.T) (*cluster, []*vfs.CrashFS, []*syncGate) {
+	seed := testSeed(t)
+	crashes := make([]*vfs.CrashFS, 3)
+	for i := range crashes {
+		crashes[i] = vfs.NewCrash(seed + int64(i))
+	}
+	gates, fss := newSyncGates(func(i int) vfs.FS { return crashes[i] }, 3)
+	c := newCluster(t, 3, noBackgroundFlush, fss...)
+	openAtEnd(t, gates)
+	return c, crashes, gates
+}
+
 // waitLeaderApply applies data through the leader once all nodes agree on
 // one, and returns the entry's index.
 func (c *cluster) waitLeaderApply(data string) uint64 {
@@ -217,14 +224,7 @@ func itoa(i int) string { return string(rune('0' + i)) }
 // the entry from one follower, which cost nothing because it never
 // acknowledged it; the other's sync completing commits it.
 func TestFollowerAcksOnlyDurableEntries(t *testing.T) {
-	seed := testSeed(t)
-	crashes := make([]*vfs.CrashFS, 3)
-	for i := range crashes {
-		crashes[i] = vfs.NewCrash(seed + int64(i))
-	}
-	gates, fss := newSyncGates(func(i int) vfs.FS { return crashes[i] }, 3)
-	c := newCluster(t, 3, noBackgroundFlush, fss...)
-	openAtEnd(t, gates)
+	c, crashes, gates := newGatedCrashCluster(t)
 	li := c.waitLeader(5 * time.Second)
 	a, b := (li+1)%3, (li+2)%3
 	leader := c.nodes[li]

@@ -2,7 +2,6 @@ package dledger
 
 import (
 	"bufio"
-	"bytes"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -49,6 +48,8 @@ const (
 	// slabSize bytes: one allocation for many small entries.
 	slabSize     = 256 << 10
 	slabEntryMax = 16 << 10
+	// wireAllocStep is the largest allocation one length field can cause.
+	wireAllocStep = 4 << 20
 
 	respSuccess        = 1
 	respNoRetryBackoff = 2
@@ -231,15 +232,18 @@ func (d *wireReader) data(n uint32) []byte {
 		d.read(b)
 		return b
 	}
-	var buf bytes.Buffer
-	got, err := buf.ReadFrom(io.LimitReader(d.r, int64(n)))
-	switch {
-	case err != nil:
-		d.err = err
-	case got != int64(n):
-		d.err = io.ErrUnexpectedEOF
+	// Up to wireAllocStep at once; beyond that the buffer grows by that
+	// step as bytes arrive, so a claimed length costs nothing until sent.
+	b := make([]byte, 0, min(n, wireAllocStep))
+	for uint32(len(b)) < n && d.err == nil {
+		step := min(n-uint32(len(b)), wireAllocStep)
+		if cap(b)-len(b) < int(step) {
+			b = append(b[:len(b):len(b)], make([]byte, step)...)[:len(b)]
+		}
+		d.read(b[len(b) : len(b)+int(step)])
+		b = b[:len(b)+int(step)]
 	}
-	return buf.Bytes()
+	return b
 }
 
 func (d *wireReader) header() raft.RPCHeader {

@@ -395,3 +395,23 @@ func TestAppendBadStreamsCostOneConnection(t *testing.T) {
 		t.Fatalf("AppendEntries after bad streams: %v %+v", err, resp)
 	}
 }
+
+// TestAppendCodecLargeEntry: an entry larger than one allocation step
+// arrives whole; one that ends early is an error.
+func TestAppendCodecLargeEntry(t *testing.T) {
+	big := bytes.Repeat([]byte("0123456789abcdef"), (wireAllocStep+1000)/16)
+	req := &raft.AppendEntriesRequest{Term: 1, Entries: []*raft.Log{{Index: 1, Term: 1, Type: raft.LogCommand, Data: big}}}
+	b := encodeMsg(t, func(w *wireWriter) error { return w.writeRequest(req) })
+	var got raft.AppendEntriesRequest
+	r := wireReader{r: bufio.NewReader(bytes.NewReader(b))}
+	if err := r.readRequest(&got); err != nil {
+		t.Fatal(err)
+	}
+	if len(got.Entries) != 1 || !bytes.Equal(got.Entries[0].Data, big) {
+		t.Fatal("large entry changed in transit")
+	}
+	r = wireReader{r: bufio.NewReader(bytes.NewReader(b[:len(b)-10]))}
+	if err := r.readRequest(&got); err == nil {
+		t.Fatal("truncated large entry decoded")
+	}
+}

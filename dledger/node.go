@@ -135,7 +135,6 @@ func NewNode(cfg Config, fsm FSM) (n *Node, err error) {
 		// The baselines run on stock hashicorp/raft: NetworkTransport.
 		n.trans = NewTransport(n.stream, tc, logger)
 	}
-	trans := n.trans
 
 	rc := n.raftConfig()
 	has, err := raft.HasExistingState(logs, stable, n.snaps)
@@ -147,14 +146,14 @@ func NewNode(cfg Config, fsm FSM) (n *Node, err error) {
 		for i, p := range cfg.Peers {
 			servers[i] = raft.Server{Suffrage: raft.Voter, ID: raft.ServerID(p.ID), Address: raft.ServerAddress(p.Addr)}
 		}
-		if err := raft.BootstrapCluster(rc, logs, stable, n.snaps, trans, raft.Configuration{Servers: servers}); err != nil {
+		if err := raft.BootstrapCluster(rc, logs, stable, n.snaps, n.trans, raft.Configuration{Servers: servers}); err != nil {
 			return nil, fmt.Errorf("dledger: bootstrap: %w", err)
 		}
 		logger.Info("dledger: bootstrapped group", "peers", FormatPeers(cfg.Peers))
 	}
 
 	n.snaps.startup.Store(true)
-	n.raft, err = raft.NewRaft(rc, n.fsm, logs, stable, n.snaps, trans)
+	n.raft, err = raft.NewRaft(rc, n.fsm, logs, stable, n.snaps, n.trans)
 	n.snaps.startup.Store(false)
 	if err != nil {
 		return nil, fmt.Errorf("dledger: start raft: %w", err)

@@ -116,12 +116,7 @@ func (p *warmPacer) rate(written int64) int64 {
 		}
 		p.at, p.end = now, end
 	}
-	p.l.segMu.RLock()
-	activeEnd := int64(0)
-	if n := len(p.l.segs); n > 0 {
-		activeEnd = p.l.segs[n-1].base + p.l.segSize
-	}
-	p.l.segMu.RUnlock()
+	activeEnd := max(p.l.nextBase(), 0) // the active segment ends where the next begins
 	left := p.size - written
 	if p.appRate <= 0 || left <= 0 {
 		return minWarmRate
@@ -177,12 +172,7 @@ func (w *warmer) run() {
 			return
 		case <-w.kick:
 		}
-		w.l.segMu.RLock()
-		next := int64(-1)
-		if n := len(w.l.segs); n > 0 {
-			next = w.l.segs[n-1].base + w.l.segSize
-		}
-		w.l.segMu.RUnlock()
+		next := w.l.nextBase()
 		if next < 0 {
 			continue
 		}
@@ -256,6 +246,17 @@ func (w *warmer) halt() {
 func (w *warmer) close() {
 	w.halt()
 	w.discard()
+}
+
+// nextBase is the base offset of the segment after the active one (-1 for
+// a log without segments).
+func (l *Log) nextBase() int64 {
+	l.segMu.RLock()
+	defer l.segMu.RUnlock()
+	if n := len(l.segs); n > 0 {
+		return l.segs[n-1].base + l.segSize
+	}
+	return -1
 }
 
 // removeWarmFiles deletes spares a previous run left behind.

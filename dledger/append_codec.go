@@ -322,3 +322,10 @@ func (d *wireReader) readResponse(resp *raft.AppendEntriesResponse) error {
 type remoteError string
 
 func (e remoteError) Error() string { return string(e) }
+
+// isRemote reports whether err is an answer (the stream is still in step)
+// rather than a failure of the stream.
+func isRemote(err error) bool {
+	var remote remoteError
+	return errors.As(err, &remote)
+}

@@ -261,8 +261,7 @@ func (t *appendTransport) AppendEntries(_ raft.ServerID, target raft.ServerAddre
 		return err
 	}
 	err = c.r.readResponse(resp)
-	var remote remoteError
-	if err != nil && !errors.As(err, &remote) {
+	if err != nil && !isRemote(err) {
 		_ = c.conn.Close()
 		return err
 	}
@@ -278,9 +277,12 @@ func (t *appendTransport) AppendEntriesPipeline(_ raft.ServerID, target raft.Ser
 		return nil, err
 	}
 	p := &appendPipeline{
-		t:        t,
-		c:        c,
-		inflight: make(chan *appendFuture, t.maxInFlight-1),
+		t: t,
+		c: c,
+		// The decoder holds one answered-for request and the request being
+		// sent waits for a slot: maxInFlight on the wire at most, as in
+		// NetworkTransport.
+		inflight: make(chan *appendFuture, t.maxInFlight-2),
 		doneCh:   make(chan raft.AppendFuture, t.maxInFlight),
 		stop:     make(chan struct{}),
 	}
@@ -351,8 +353,7 @@ func (p *appendPipeline) decode() {
 		case <-p.stop:
 			return
 		}
-		var remote remoteError
-		if f.err != nil && !errors.As(f.err, &remote) {
+		if f.err != nil && !isRemote(f.err) {
 			// The stream is unusable; raft sees the failed answer (not a
 			// success) and falls back to plain AppendEntries.
 			_ = p.Close()

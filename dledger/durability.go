@@ -173,15 +173,8 @@ func (s *LogStore) termLocked(index uint64) (uint64, bool) {
 	if e, ok := s.cache.get(index); ok {
 		return e.log.Term, true
 	}
-	_, data, err := s.readRecordLocked(index)
-	if err != nil {
-		return 0, false
-	}
-	h, err := decodeEntryHeader(data)
-	if err != nil {
-		return 0, false
-	}
-	return h.Term, true
+	_, term, ok := s.recordTermLocked(index)
+	return term, ok
 }
 
 // WaitWritten blocks until everything written to the store so far is

@@ -164,15 +164,25 @@ func (r *recordStream) fill() {
 
 // holdsLocked reports whether the log holds entry index with term at off.
 func (s *LogStore) holdsLocked(index, term uint64, off int64) bool {
-	if off < 0 || index < s.physFirst || index >= s.next {
-		return false
+	got, t, ok := s.recordTermLocked(index)
+	return ok && off >= 0 && got == off && t == term
+}
+
+// recordTermLocked reads entry index's record from the commit log and
+// returns its offset and term, if the log physically holds it.
+func (s *LogStore) recordTermLocked(index uint64) (int64, uint64, bool) {
+	if index < s.physFirst || index >= s.next {
+		return 0, 0, false
 	}
-	got, data, err := s.readRecordLocked(index)
-	if err != nil || got != off {
-		return false
+	off, data, err := s.readRecordLocked(index)
+	if err != nil {
+		return 0, 0, false
 	}
 	h, err := decodeEntryHeader(data)
-	return err == nil && h.Term == term
+	if err != nil {
+		return 0, 0, false
+	}
+	return off, h.Term, true
 }
 
 // continuesLocked reports whether the log starts exactly where a snapshot

@@ -72,6 +72,10 @@ func startRealGroup(t testing.TB) *realGroup {
 	for _, l := range raftLns {
 		_ = l.Close()
 	}
+	// Before the Cleanup below: cleanups run last-registered first, so the
+	// nodes stop before their directories are removed (removing them under
+	// a running node failed when it created a file meanwhile).
+	dirs := []string{t.TempDir(), t.TempDir(), t.TempDir()}
 	t.Cleanup(func() {
 		var wg sync.WaitGroup
 		for i := range 3 {
@@ -91,7 +95,7 @@ func startRealGroup(t testing.TB) *realGroup {
 			t.Fatal(err)
 		}
 		scfg := store.DefaultConfig()
-		scfg.Dir = t.TempDir()
+		scfg.Dir = dirs[i]
 		scfg.DLedger.ID, scfg.DLedger.Peers = peers[i].ID, peers
 		scfg.DLedger.SegmentSize = 8 << 20
 		scfg.DLedger.IndexSlotsPerFile = 512

@@ -49,8 +49,9 @@ type appendGate interface {
 	// ackDurable blocks until entry index is durable and reports whether
 	// the log still holds it with term.
 	ackDurable(index, term uint64) error
-	// DurableIndex caps the commit index a leader sends.
+	// DurableIndex and TermStart cap the commit index a leader sends.
 	DurableIndex() uint64
+	TermStart() (term, start uint64)
 }
 
 // appendTransport is raft's transport for a node on the commit-log store.
@@ -139,11 +140,29 @@ func (t *appendTransport) Close() error {
 	return err
 }
 
-// clamp caps the commit index a leader sends at its durable index.
+// clamp caps the commit index a leader sends at its durable index, and
+// sends none (0: the follower keeps its own) while that cap would fall
+// short of the first entry of the leader's term but the commit index does
+// not (durability.go, "Entries of earlier terms").
 func (t *appendTransport) clamp(args *raft.AppendEntriesRequest) {
-	if d := t.gate.DurableIndex(); args.LeaderCommitIndex > d {
-		args.LeaderCommitIndex = d
+	c := args.LeaderCommitIndex
+	if c == 0 {
+		return
 	}
+	term, start := t.gate.TermStart()
+	d := t.gate.DurableIndex()
+	switch {
+	case term != args.Term:
+		// The log's last entry is not of the sender's term: a leader
+		// before storing its first entry, or one that has just lost its
+		// term. Nothing is known about this term's commits.
+		c = 0
+	case c >= start && d < start:
+		c = 0
+	default:
+		c = min(c, d)
+	}
+	args.LeaderCommitIndex = c
 }
 
 // forward passes NetworkTransport's RPCs on to raft, holding the answer to

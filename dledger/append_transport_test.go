@@ -152,14 +152,16 @@ func FuzzAppendDecode(f *testing.F) {
 
 // testGate is a log whose durability the test controls.
 type testGate struct {
-	mu       sync.Mutex
-	cond     *sync.Cond
-	durable  uint64
-	replaced map[uint64]bool
+	mu          sync.Mutex
+	cond        *sync.Cond
+	durable     uint64
+	term, start uint64 // the log's last term and where it began
+	replaced    map[uint64]bool
 }
 
+// newTestGate returns a gate whose log is all of term 3 (entriesReq's).
 func newTestGate(durable uint64) *testGate {
-	g := &testGate{durable: durable, replaced: map[uint64]bool{}}
+	g := &testGate{durable: durable, term: 3, start: 1, replaced: map[uint64]bool{}}
 	g.cond = sync.NewCond(&g.mu)
 	return g
 }
@@ -180,6 +182,12 @@ func (g *testGate) DurableIndex() uint64 {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	return g.durable
+}
+
+func (g *testGate) TermStart() (uint64, uint64) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return g.term, g.start
 }
 
 func (g *testGate) setDurable(idx uint64) {
@@ -288,6 +296,38 @@ func TestAppendPipelineHoldsAnswersUntilDurable(t *testing.T) {
 		}
 	case <-time.After(5 * time.Second):
 		t.Fatal("no third answer")
+	}
+}
+
+// TestClampCommitIndex: the commit index a leader sends never exceeds its
+// durable index, and is withheld (0) where it would count entries of
+// earlier terms as committed before the first entry of the leader's term is
+// durable on the leader.
+func TestClampCommitIndex(t *testing.T) {
+	for _, tc := range []struct {
+		name                       string
+		term, start, durable, sent uint64 // the leader's log; the commit index raft sends
+		reqTerm, want              uint64
+	}{
+		{"heartbeat carries none", 5, 10, 20, 0, 5, 0},
+		{"durable past commit", 5, 10, 20, 15, 5, 15},
+		{"commit past durable", 5, 10, 12, 15, 5, 12},
+		{"term's first entry not durable", 5, 10, 9, 15, 5, 0},
+		{"commit learned from an earlier leader", 5, 10, 6, 8, 5, 6},
+		{"commit learned, all durable", 5, 10, 9, 8, 5, 8},
+		{"leader has not stored its first entry", 4, 3, 9, 8, 5, 0},
+		{"log moved on to a newer term", 6, 30, 40, 25, 5, 0},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			g := newTestGate(tc.durable)
+			g.term, g.start = tc.term, tc.start
+			tr := &appendTransport{gate: g}
+			req := &raft.AppendEntriesRequest{Term: tc.reqTerm, LeaderCommitIndex: tc.sent}
+			tr.clamp(req)
+			if req.LeaderCommitIndex != tc.want {
+				t.Fatalf("commit index sent %d, want %d", req.LeaderCommitIndex, tc.want)
+			}
+		})
 	}
 }
 

@@ -130,8 +130,14 @@ type LogStore struct {
 	// retention (DropBefore) removes their segments.
 	physFirst uint64
 	cache     entryCache
-	closed    bool
-	failed    error // sticky: a half-applied write left memory and disk apart
+	// lastTerm is the term of the log's last entry and termStart the index
+	// of the first entry of that term in the log (0, 0 when empty): the
+	// durability gates wait for termStart too (durability.go, "Entries of
+	// earlier terms"). mark mirrors both for lock-free readers.
+	lastTerm, termStart uint64
+	mark                atomic.Pointer[termMark]
+	closed              bool
+	failed              error // sticky: a half-applied write left memory and disk apart
 
 	// dur tracks which entries are durable; under FlushSync the leader's
 	// batches are synced by its goroutine (durability.go).
@@ -441,6 +447,9 @@ func (s *LogStore) publishW(logs []*raft.Log, recs []commitlog.Record, offs []in
 		}
 		s.cache.put(l, offs[i], s.log.DataOffset(offs[i])+EntryHeaderSize+int64(len(l.Extensions)))
 		s.next = l.Index + 1
+		if l.Term != s.lastTerm {
+			s.setTermStartLocked(l.Term, l.Index)
+		}
 	}
 	s.mu.Unlock()
 	if err := s.ix.maybeFlush(false); err != nil {
@@ -504,6 +513,9 @@ func (s *LogStore) truncateLocked(index uint64) error {
 	if err := s.log.Truncate(off); err != nil {
 		s.failed = fmt.Errorf("dledger: truncate commit log at %d: %w", off, err)
 		return s.failed
+	}
+	if s.termStart >= index {
+		s.findTermStartLocked()
 	}
 	s.noteReset(index-1, false)
 	return nil

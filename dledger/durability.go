@@ -27,8 +27,8 @@ import (
 //
 //   - the leader's state machine applies (and Node.Apply returns) an entry
 //     only once the leader's copy is durable (fsmAdapter.ApplyBatch waits in
-//     WaitDurable), so an acknowledged entry is durable on the leader and on
-//     the follower raft counted;
+//     waitApplicable), so an acknowledged entry is durable on the leader and
+//     on the follower raft counted;
 //   - the commit index sent to followers is capped at the leader's durable
 //     index (appendTransport.clamp), so no follower applies an entry a
 //     majority does not hold durably.
@@ -40,6 +40,24 @@ import (
 // describes for a leader writing its log in parallel with replication
 // (Ongaro's dissertation, chapter 10: the leader counts itself once its own
 // write is durable), placed around an unmodified hashicorp/raft.
+//
+// Entries of earlier terms. Raft counts replicas only for entries of the
+// leader's own term; earlier entries commit with the first of those
+// (hashicorp/raft's commitment starts at the leader's first index). raft
+// here counts the leader before its sync, so when a new leader's term
+// begins, its commit index covers the earlier entries once a follower has
+// made the term's first entry durable, while the leader's own copy of that
+// entry may not be yet. The leader's copies of the earlier entries being
+// durable is not enough: if it lost power then, its log would end in the
+// earlier term, and a replica holding an entry of a term in between could
+// win its vote and replace them (the Raft paper's figure 8). So both gates
+// also wait for the first entry of the log's last term (TermStart): the
+// state machine applies a batch once the log is durable up to its last
+// entry and up to that first entry (waitApplicable), and the commit index
+// sent to followers is withheld while the leader's durable index is short
+// of it (appendTransport.clamp; a commit index below it was learned from an
+// earlier leader and stays capped as before). On a follower the wait costs
+// at most its own sync of a new term's first entry.
 //
 // A follower's StoreLogs returns before its sync too, and its answer to
 // the AppendEntries waits for the sync instead (appendTransport, "Followers
@@ -175,6 +193,82 @@ func (s *LogStore) termLocked(index uint64) (uint64, bool) {
 	}
 	_, term, ok := s.recordTermLocked(index)
 	return term, ok
+}
+
+// termMark is the term of a log's last entry and the index of the first
+// entry of that term in the log.
+type termMark struct{ term, start uint64 }
+
+// TermStart returns the term of the log's last entry and the index of the
+// first entry of that term in the log (0, 0 when it is empty): on a leader
+// that has stored its first entry, its term and where the term began.
+func (s *LogStore) TermStart() (term, start uint64) {
+	if m := s.mark.Load(); m != nil {
+		return m.term, m.start
+	}
+	return 0, 0
+}
+
+// waitApplicable blocks until the entries up to index may be applied: the
+// log is durable up to index and up to the first entry of its last term
+// (see "Entries of earlier terms"). The second bound is read afresh after
+// every change, so a tail cut back under the wait does not strand it.
+func (s *LogStore) waitApplicable(index uint64) error {
+	if s.opts.Flush != commitlog.FlushSync {
+		return nil
+	}
+	d := &s.dur
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	for {
+		_, start := s.TermStart()
+		if d.durable >= max(index, start) {
+			return nil
+		}
+		if d.err != nil {
+			return d.err
+		}
+		if d.written < index {
+			return fmt.Errorf("dledger: wait for entry %d, the log ends at %d: %w", index, d.written, raft.ErrLogNotFound)
+		}
+		// A bound past written is a batch being published (termStart moves
+		// before written does); its sync wakes this wait.
+		d.cond.Wait()
+	}
+}
+
+func (s *LogStore) setTermStartLocked(term, index uint64) {
+	s.lastTerm, s.termStart = term, index
+	s.mark.Store(&termMark{term: term, start: index})
+}
+
+// findTermStartLocked sets lastTerm and termStart from the records in the
+// log, after it was cut back, recovered or restored. Terms never decrease
+// along a raft log, so the first entry of the last term is found by binary
+// search. An entry whose term cannot be read counts as an earlier term,
+// which can only put termStart later: a gate that waits longer. Requires
+// s.mu (write).
+func (s *LogStore) findTermStartLocked() {
+	if s.next == 0 || s.physFirst >= s.next {
+		s.setTermStartLocked(0, 0)
+		return
+	}
+	last := s.next - 1
+	term, ok := s.termLocked(last)
+	if !ok {
+		s.setTermStartLocked(0, last)
+		return
+	}
+	lo, hi := s.physFirst, last // the answer is in [lo, hi]
+	for lo < hi {
+		mid := lo + (hi-lo)/2
+		if t, ok := s.termLocked(mid); ok && t == term {
+			hi = mid
+		} else {
+			lo = mid + 1
+		}
+	}
+	s.setTermStartLocked(term, lo)
 }
 
 // WaitWritten blocks until everything written to the store so far is

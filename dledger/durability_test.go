@@ -15,12 +15,38 @@ import (
 type syncGate struct {
 	held      atomic.Bool
 	failAfter atomic.Bool
+	mu        sync.Mutex
 	release   chan struct{}
-	once      sync.Once
+	opened    bool
 }
 
 // open lets held syncs go on.
-func (g *syncGate) open() { g.once.Do(func() { close(g.release) }) }
+func (g *syncGate) open() {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if !g.opened {
+		close(g.release)
+		g.opened = true
+	}
+}
+
+// hold holds syncs again, after an open, until the next open.
+func (g *syncGate) hold() {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.opened {
+		g.release, g.opened = make(chan struct{}), false
+	}
+	g.held.Store(true)
+}
+
+// wait blocks until the gate is open.
+func (g *syncGate) wait() {
+	g.mu.Lock()
+	ch := g.release
+	g.mu.Unlock()
+	<-ch
+}
 
 // newSyncGates wraps n file systems in gates.
 func newSyncGates(base func(i int) vfs.FS, n int) ([]*syncGate, []vfs.FS) {
@@ -33,7 +59,7 @@ func newSyncGates(base func(i int) vfs.FS, n int) ([]*syncGate, []vfs.FS) {
 			if op != vfs.OpSync || !g.held.Load() {
 				return nil
 			}
-			<-g.release
+			g.wait()
 			if g.failAfter.Load() {
 				return vfs.ErrInjected
 			}
@@ -283,4 +309,79 @@ func TestFollowerAcksOnlyDurableEntries(t *testing.T) {
 			t.Fatalf("n%d lacks an acknowledged entry", i)
 		}
 	}
+}
+
+// TestNewLeaderAppliesEarlierTermsAfterItsOwnEntry: entries of an earlier
+// term count as committed only once an entry of the leader's own term is
+// durable on a majority (Raft's rule, here with the leader counted before
+// its sync). An entry the old leader never committed is durable on both
+// followers; one of them wins the next term, and the other's sync of the
+// new term's first entry makes raft commit everything on the new leader,
+// whose own copy of that entry is not durable yet. Neither replica applies
+// the old entry until it is: a power cut could still take that copy, and
+// a later leader of a term between the two could then replace the old
+// entry (the Raft paper's figure 8).
+func TestNewLeaderAppliesEarlierTermsAfterItsOwnEntry(t *testing.T) {
+	c, _, gates := newGatedCrashCluster(t)
+	old := c.waitLeader(5 * time.Second)
+	a, b := (old+1)%3, (old+2)%3
+	warm, _ := c.apply("warm=up")
+
+	// The entry reaches both followers, whose acknowledgements wait for
+	// held syncs, so it commits nowhere; then its leader dies.
+	gates[a].hold()
+	gates[b].hold()
+	oldNode := c.nodes[old]
+	go func() { _, _, _ = oldNode.Apply([]byte("old=v"), 5*time.Second) }()
+	var idx uint64
+	waitFor(t, 5*time.Second, "both followers to write the entry", func() bool {
+		idx = oldNode.LastIndex()
+		return idx > warm && c.nodes[a].LastIndex() >= idx && c.nodes[b].LastIndex() >= idx
+	})
+	c.kill(old)
+	gates[a].open()
+	gates[b].open()
+	waitFor(t, 5*time.Second, "the entry durable on both followers", func() bool {
+		return c.nodes[a].LogStore().DurableIndex() >= idx && c.nodes[b].LogStore().DurableIndex() >= idx
+	})
+
+	// Next term: both syncs held while the winner writes its first entry,
+	// then only the other follower's sync goes on.
+	gates[a].hold()
+	gates[b].hold()
+	lead := c.waitLeader(10 * time.Second)
+	other := a + b - lead
+	leader := c.nodes[lead]
+	waitFor(t, 5*time.Second, "the new leader's first entry on the other node", func() bool {
+		return leader.LastIndex() > idx && c.nodes[other].LastIndex() >= leader.LastIndex()
+	})
+	term, start := leader.LogStore().TermStart()
+	if start <= idx || start > leader.LastIndex() {
+		t.Fatalf("new leader's term %d starts at %d; old entry %d, last %d", term, start, idx, leader.LastIndex())
+	}
+	gates[other].open()
+	waitFor(t, 5*time.Second, "raft on the new leader to commit its first entry", func() bool {
+		return leader.CommitIndex() >= start
+	})
+	if d := leader.LogStore().DurableIndex(); d >= start {
+		t.Fatalf("leader durable %d >= its term's first entry %d with its sync held", d, start)
+	}
+	time.Sleep(300 * time.Millisecond) // commit timeouts: the other node hears the commit index
+	for _, i := range []int{lead, other} {
+		if _, ok := c.fsms[i].Get("old"); ok {
+			t.Fatalf("n%d applied entry %d of an earlier term before entry %d of the new term was durable on a majority", i, idx, start)
+		}
+	}
+
+	gates[lead].open()
+	waitFor(t, 5*time.Second, "both replicas to apply the old entry", func() bool {
+		_, okL := c.fsms[lead].Get("old")
+		_, okO := c.fsms[other].Get("old")
+		return okL && okO
+	})
+	gates[a].held.Store(false)
+	gates[b].held.Store(false)
+	c.start(old)
+	last := c.waitLeaderApply("after=v")
+	c.verify(last)
 }

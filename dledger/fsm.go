@@ -98,8 +98,9 @@ func (f *fsmAdapter) Apply(l *raft.Log) any {
 func (f *fsmAdapter) ApplyBatch(logs []*raft.Log) []any {
 	if f.store != nil && len(logs) > 0 && !f.stopping {
 		// On the leader raft may commit an entry before the leader's own
-		// copy is durable (durability.go); nothing applies it before that.
-		if err := f.store.WaitDurable(logs[len(logs)-1].Index); err != nil {
+		// copy, or the first entry of its term, is durable (durability.go);
+		// nothing applies it before that.
+		if err := f.store.waitApplicable(logs[len(logs)-1].Index); err != nil {
 			if !errors.Is(err, ErrClosed) {
 				panic(fmt.Sprintf("dledger: applying entries up to %d: %v", logs[len(logs)-1].Index, err))
 			}

@@ -119,6 +119,7 @@ func (s *LogStore) recover() error {
 		return err
 	}
 	s.first, s.physFirst, s.next = physFirst, physFirst, ix.next
+	s.findTermStartLocked()
 	s.logger.Info("dledger: log store opened",
 		"first", physFirst, "last", ix.next-1, "index_trusted", kept, "index_rebuilt", scanned,
 		"commitlog_recovery", fmt.Sprintf("%+v", s.log.Recovery()))

@@ -265,6 +265,7 @@ func (s *LogStore) restoreSnapshotRange(h snapHeader, r io.Reader) error {
 	s.cache.reset()
 	err = s.ix.reset(h.StartIndex)
 	s.first, s.physFirst, s.next = h.StartIndex, h.StartIndex, 0
+	s.setTermStartLocked(0, 0)
 	s.mu.Unlock()
 	if err == nil {
 		err = s.log.Reset(h.StartOffset)
@@ -284,6 +285,7 @@ func (s *LogStore) restoreSnapshotRange(h snapHeader, r io.Reader) error {
 	if h.Count == 0 {
 		s.first, s.physFirst = h.LastIndex+1, h.LastIndex+1
 	}
+	s.findTermStartLocked()
 	s.mu.Unlock()
 	s.noteReset(h.LastIndex, true)
 	if len(tail) > 0 {

@@ -233,7 +233,7 @@ func (l *Log) newSegmentFile(name string, base, first, highWater int64) (*segmen
 			if err := l.fs.Rename(l.path(name+warmSuffix), l.path(name)); err != nil {
 				_ = f.Close()
 				_ = l.fs.Remove(l.path(name + warmSuffix))
-				return nil, fmt.Errorf("commitlog: rename warm segment %s: %w", name, err)
+				return nil, fmt.Errorf("commitlog: rename spare segment %s: %w", name, err)
 			}
 			return initSegmentFile(f, name, base, l.segSize, first, highWater)
 		}

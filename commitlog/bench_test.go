@@ -142,6 +142,57 @@ func BenchmarkAppendSync(b *testing.B) {
 	}
 }
 
+// BenchmarkAppendSyncRetained: the steady state of a log whose retention
+// drops segments: batches of 256 × 1 KiB synced once each, 16 MiB
+// segments, and after every roll the segments before the previous one are
+// dropped. recycle=on reuses each dropped segment's file as the next
+// segment (the default), recycle=off creates every segment anew. A
+// tenth of a segment is appended before the timer starts in each run, and
+// the log was cycled through four segments first, so both measure
+// segments after the first.
+//
+//	go test -run '^$' -bench 'BenchmarkAppendSyncRetained' -benchtime 2000x ./commitlog/
+func BenchmarkAppendSyncRetained(b *testing.B) {
+	const batch = 256
+	const seg = 16 << 20
+	for _, recycle := range []bool{true, false} {
+		name := map[bool]string{true: "recycle=on", false: "recycle=off"}[recycle]
+		b.Run(name, func(b *testing.B) {
+			o := benchOptions(b, FlushSync)
+			o.SegmentSize = seg
+			o.NoRecycle = !recycle
+			l, err := Open(o)
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer l.Close()
+			recs := benchRecords(batch)
+			offs := make([]int64, 0, batch)
+			active := l.End() / seg
+			step := func() {
+				if offs, err = l.AppendInto(offs[:0], recs); err != nil {
+					b.Fatal(err)
+				}
+				if a := l.End() / seg; a != active {
+					active = a
+					if _, err := l.DropBefore((a - 1) * seg); err != nil {
+						b.Fatal(err)
+					}
+				}
+			}
+			for l.End() < 4*seg+seg/10 {
+				step()
+			}
+			b.SetBytes(batch * benchRecSize)
+			b.ReportAllocs()
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				step()
+			}
+		})
+	}
+}
+
 // BenchmarkRead: sequential iteration over 1 KiB records (CRC-checked,
 // copied out), against a memcpy of the same bytes out of a mapped file.
 func BenchmarkRead(b *testing.B) {

@@ -128,6 +128,10 @@
 // up to the segment's high-water mark, a header field that bounds how far
 // anything was ever written; the writer raises it (making the header
 // durable first) in steps of 64 MiB, so recovery scans at most that much.
+// A recycled segment file (warm.go, "Recycled segments") also holds the
+// records of the segment it was before; they never validate at the new
+// base, and Close zeroes those past the end up to the high-water mark so
+// a clean reopen has nothing to cut.
 //
 // # Segment roll
 //
@@ -148,6 +152,8 @@
 // so no crash can resurrect the removed records. A crash in the middle
 // leaves a prefix of the old log. DropBefore removes whole segments, oldest
 // first, then syncs the directory; a crash in the middle leaves a suffix.
+// Unless Options.NoRecycle, the newest segment it drops becomes the spare
+// for the next roll instead of being removed (warm.go).
 // Reset(off) prepares the new segment under a temporary name (made durable
 // with a directory sync) before removing the old ones; once the prepared
 // segment is durable, recovery completes an interrupted Reset, so Reset is

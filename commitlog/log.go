@@ -73,7 +73,9 @@ type Log struct {
 
 	stop chan struct{}
 	done chan struct{}
-	// warm prepares the next segment (Options.WarmSegments; nil otherwise).
+	// warm holds the spare file for the next segment, warmed
+	// (Options.WarmSegments) or recycled (unless Options.NoRecycle); nil
+	// with neither.
 	warm *warmer
 }
 
@@ -127,10 +129,13 @@ func Open(opts Options) (*Log, error) {
 		return nil, err
 	}
 	go l.flushLoop()
-	if opts.WarmSegments {
-		l.warm = newWarmer(l)
+	switch {
+	case opts.WarmSegments:
+		l.warm = newWarmer(l, true)
 		go l.warm.run()
 		l.warm.wake()
+	case !opts.NoRecycle:
+		l.warm = newWarmer(l, false)
 	}
 	return l, nil
 }
@@ -236,6 +241,8 @@ func (l *Log) Close() error {
 	if l.failure() == nil && len(l.segs) > 0 {
 		l.flushMu.Lock()
 		if err := l.syncActiveLocked(); err != nil {
+			errs = append(errs, err)
+		} else if err := l.clearTailLocked(); err != nil {
 			errs = append(errs, err)
 		}
 		l.flushMu.Unlock()

@@ -29,6 +29,22 @@ type segment struct {
 	slotSync int64
 }
 
+// clearPast zeroes every non-zero byte in [from, to) (absolute offsets)
+// and makes that durable. It returns the end of the bytes it zeroed, from
+// when all were zero already.
+func (s *segment) clearPast(from, to int64) (int64, error) {
+	nz := lastNonZero(s.b[from-s.base : to-s.base])
+	if nz < 0 {
+		return from, nil
+	}
+	end := from + int64(nz) + 1
+	clear(s.b[from-s.base : end-s.base])
+	if err := s.m.Flush(int(from-s.base), int(end-from)); err != nil {
+		return from, fmt.Errorf("commitlog: flush zeroed bytes of %s: %w", s.name, err)
+	}
+	return end, nil
+}
+
 // limit returns the absolute end of the segment file.
 func (s *segment) limit() int64 { return s.base + int64(len(s.b)) }
 

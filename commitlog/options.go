@@ -109,6 +109,13 @@ type Options struct {
 	// twice and, for a new log, warming the first segment inside Open.
 	// Default false.
 	WarmSegments bool
+	// NoRecycle turns off reusing dropped segments. By default DropBefore
+	// keeps the file of one segment it drops as the file of the next
+	// segment, whose blocks are then already written, so syncs into it
+	// skip the file system's conversion of preallocated blocks at no
+	// extra writes (see "Recycled segments" in warm.go). WarmSegments
+	// prepares its own spares instead.
+	NoRecycle bool
 	// WarmRate is the fastest the next segment is warmed in the
 	// background, in bytes per second; below that the warmer follows the
 	// rate records arrive (commitlog/warm.go). Default (0) 256 MiB/s;

@@ -187,7 +187,7 @@ func (l *Log) halfCreated(base int64) (bool, error) {
 	if size < SegmentHeaderSize {
 		return true, nil
 	}
-	hdr := make([]byte, SegmentHeaderSize+4096)
+	hdr := make([]byte, recycleClear)
 	n, err := f.ReadAt(hdr, 0)
 	if err != nil && !errors.Is(err, io.EOF) {
 		return false, fmt.Errorf("commitlog: read header of %s: %w", name, err)
@@ -361,15 +361,13 @@ func (l *Log) recoverActive() error {
 
 	// Zero whatever lies past the last valid record: torn bytes and stale
 	// records must never be chained onto records appended later.
-	hw := min(max(s.highWater, pos), s.limit())
-	if nz := lastNonZero(s.b[pos-s.base : hw-s.base]); nz >= 0 {
-		to := pos + int64(nz) + 1
+	to, err := s.clearPast(pos, min(max(s.highWater, pos), s.limit()))
+	if err != nil {
+		return fmt.Errorf("commitlog: truncate torn tail: %w", err)
+	}
+	if to > pos {
 		if why == "" {
 			why = "stale bytes past the last record"
-		}
-		clear(s.b[pos-s.base : to-s.base])
-		if err := s.m.Flush(int(pos-s.base), int(to-pos)); err != nil {
-			return fmt.Errorf("commitlog: flush truncated tail of %s: %w", s.name, err)
 		}
 		rep.TruncatedFrom, rep.TruncatedTo, rep.Reason = pos, to, why
 		l.logger.Warn("commitlog: truncated torn tail", "dir", l.dir, "segment", s.name,

@@ -120,7 +120,10 @@ func (l *Log) DropBefore(off int64) (start int64, err error) {
 	// No reader can reach the dropped segments any more: each held segMu
 	// shared while it used one, and we held it exclusively above.
 	var errs []error
-	for _, s := range dropped {
+	for i, s := range dropped {
+		if i == len(dropped)-1 && l.warm != nil && !l.opts.WarmSegments && l.recycle(s) {
+			continue
+		}
 		if err := s.close(); err != nil {
 			errs = append(errs, fmt.Errorf("commitlog: close %s: %w", s.name, err))
 		}

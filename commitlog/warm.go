@@ -31,8 +31,48 @@ import (
 // WarmRate bytes per second, so its zeros do not come in one burst that
 // would slow a busy log's syncs. A roll that finds no ready spare
 // creates an unwarmed segment as without the option: appends never wait
-// for the warmer. Recovery deletes leftover .warm files; they hold nothing
-// but zeros.
+// for the warmer. Recovery deletes leftover .warm files.
+
+// Recycled segments.
+//
+// Without WarmSegments (and unless Options.NoRecycle), DropBefore keeps
+// the file of the newest segment it drops as the spare for the segment
+// after the active one, the way database write-ahead logs recycle their
+// files: the blocks are written already, so syncs into the next segment
+// cost what syncs into warmed blocks do, with no zeros written. A log whose
+// retention deletes segments (every broker once its disk has filled to its
+// retention time) thus stops paying for unwritten blocks; a log that never
+// drops a segment is unaffected.
+//
+// The old records stay in the file. None can pass as a record of the new
+// segment: a record's CRC covers its absolute offset, and the file's new
+// base differs from every base it held before (bases only grow while a
+// file is reused; a Truncate or Reset that moves the log back only makes
+// the spare wait for a later roll). The steps keep every crash state one
+// that recovery already handles:
+//
+//  1. rename "<old base>" to "<next base>.warm" and sync the directory
+//     (a crash leaves either the intact old segment, still the oldest of
+//     the log, or a leftover spare, which recovery deletes);
+//  2. zero the header and the first page after it and sync the file, so
+//     that, renamed into place at a roll, the file looks like a segment
+//     whose creation never finished until its new header is durable
+//     (recovery removes such a last segment, see halfCreated);
+//  3. at the roll, as for a warmed spare: rename it into place, write the
+//     new header, sync the file, sync the directory.
+//
+// Recovery cuts a torn tail by zeroing every non-zero byte after the last
+// valid record up to the high-water mark; in a recycled segment that
+// includes the old records in that window, which is harmless but would be
+// reported as a torn tail on every open. Close therefore zeroes that
+// window itself (clearTailLocked: it reads up to one 64 MiB high-water step
+// past the end and writes zeros over what is not zero), so only a crash
+// makes recovery do it.
+
+// recycleClear is how much of a recycled file is zeroed before it becomes
+// a spare: the header and the first page of records, what halfCreated
+// checks.
+const recycleClear = SegmentHeaderSize + 4096
 
 // warmSuffix marks a segment file being prepared.
 const warmSuffix = ".warm"
@@ -136,11 +176,17 @@ type warmer struct {
 
 	mu    sync.Mutex
 	base  int64    // base of the spare, -1 when there is none
-	spare vfs.File // open and fully warmed when not nil
+	spare vfs.File // open and ready when not nil
 }
 
-func newWarmer(l *Log) *warmer {
-	return &warmer{l: l, kick: make(chan struct{}, 1), stop: make(chan struct{}), done: make(chan struct{}), base: -1}
+// newWarmer returns the holder of the log's spare; background says its
+// goroutine (run) will warm spares, otherwise only recycle puts them there.
+func newWarmer(l *Log, background bool) *warmer {
+	w := &warmer{l: l, kick: make(chan struct{}, 1), stop: make(chan struct{}), done: make(chan struct{}), base: -1}
+	if !background {
+		close(w.done)
+	}
+	return w
 }
 
 // wake asks the warmer to prepare the segment after the active one.
@@ -162,6 +208,66 @@ func (w *warmer) take(base int64) (vfs.File, bool) {
 	f := w.spare
 	w.spare, w.base = nil, -1
 	return f, true
+}
+
+// recycle makes dropped segment s's file the spare for the segment after
+// the active one (see "Recycled segments"), unless there is one already.
+// It reports whether it did; if not, the caller closes and removes s as
+// usual (its file may be gone already). Requires Log.mu.
+func (l *Log) recycle(s *segment) bool {
+	next := l.nextBase()
+	w := l.warm
+	w.mu.Lock()
+	have := w.spare != nil && w.base == next
+	w.mu.Unlock()
+	if have || next < 0 {
+		return false
+	}
+	w.discard() // a spare for a base the log moved away from
+	if s.m != nil {
+		if err := s.m.Unmap(); err != nil {
+			return false
+		}
+		s.m, s.b = nil, nil
+	}
+	f := s.f
+	if size, err := f.Size(); err != nil || size != l.segSize {
+		return false
+	}
+	name := segmentName(next) + warmSuffix
+	if err := l.fs.Rename(l.path(s.name), l.path(name)); err != nil {
+		return false
+	}
+	s.f = nil
+	err := l.fs.SyncDir(l.dir)
+	if err == nil {
+		_, err = f.WriteAt(zeroChunk[:recycleClear], 0)
+	}
+	if err == nil {
+		err = f.Sync()
+	}
+	if err != nil {
+		_ = f.Close()
+		_ = l.fs.Remove(l.path(name)) // or the next Open removes it
+		l.logger.Warn("commitlog: recycling a dropped segment failed; it is removed", "segment", s.name, "err", err)
+		return true
+	}
+	w.mu.Lock()
+	w.spare, w.base = f, next
+	w.mu.Unlock()
+	return true
+}
+
+// clearTailLocked zeroes whatever is not zero past the last record of
+// the active segment, up to its high-water mark: the records a recycled
+// file still holds there (see "Recycled segments"). For other segments
+// the range is zero already and this only reads it. Requires mu and
+// flushMu, with the log durable up to End.
+func (l *Log) clearTailLocked() error {
+	s := l.segs[len(l.segs)-1]
+	end := l.end.Load()
+	_, err := s.clearPast(end, min(max(s.highWater, end), s.limit()))
+	return err
 }
 
 func (w *warmer) run() {

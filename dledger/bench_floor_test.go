@@ -2,6 +2,7 @@ package dledger_test
 
 import (
 	"bufio"
+	"fmt"
 	"io"
 	"net"
 	"path/filepath"
@@ -11,6 +12,7 @@ import (
 	"github.com/HdrHistogram/hdrhistogram-go"
 
 	"github.com/dledgermq/dledgermq/commitlog"
+	"github.com/dledgermq/dledgermq/internal/vfs"
 )
 
 // BenchmarkCommitFloor is what one replicated commit costs on this machine
@@ -116,4 +118,66 @@ func BenchmarkCommitFloor(b *testing.B) {
 	b.ReportMetric(float64(h.ValueAtQuantile(50)), "p50-µs")
 	b.ReportMetric(float64(h.ValueAtQuantile(99)), "p99-µs")
 	b.ReportMetric(0, "ns/op")
+}
+
+// BenchmarkSyncFloor is the disk's own latency for what every replica does
+// per commit, with no log format, network or raft: pwrite of 1 KiB and
+// fdatasync, into a preallocated file. streams=3 runs three files at once
+// (the three replicas of a group on one machine) and reports the first
+// file's latencies; streams=1 is one replica alone. A single writer's
+// commit waits for at least two of these.
+//
+//	go test -run '^$' -bench SyncFloor -benchtime 3000x ./dledger/
+func BenchmarkSyncFloor(b *testing.B) {
+	for _, streams := range []int{1, 3} {
+		b.Run(fmt.Sprintf("streams=%d", streams), func(b *testing.B) {
+			files := make([]vfs.File, streams)
+			for i := range files {
+				f, err := vfs.OS.Create(filepath.Join(b.TempDir(), "f"))
+				if err != nil {
+					b.Fatal(err)
+				}
+				b.Cleanup(func() { _ = f.Close() })
+				if err := f.Allocate(int64(b.N+1) << 11); err != nil {
+					b.Fatal(err)
+				}
+				if err := f.Sync(); err != nil {
+					b.Fatal(err)
+				}
+				files[i] = f
+			}
+			h := hdrhistogram.New(1, int64(10*time.Second/time.Microsecond), 3)
+			errs := make(chan error, streams)
+			b.ResetTimer()
+			for i, f := range files {
+				go func() {
+					buf := make([]byte, 1024)
+					for n := 0; n < b.N; n++ {
+						t0 := time.Now()
+						if _, err := f.WriteAt(buf, int64(n)<<11); err != nil {
+							errs <- err
+							return
+						}
+						if err := f.Sync(); err != nil {
+							errs <- err
+							return
+						}
+						if i == 0 {
+							_ = h.RecordValue(time.Since(t0).Microseconds())
+						}
+					}
+					errs <- nil
+				}()
+			}
+			for range files {
+				if err := <-errs; err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.StopTimer()
+			b.ReportMetric(float64(h.ValueAtQuantile(50)), "p50-µs")
+			b.ReportMetric(float64(h.ValueAtQuantile(99)), "p99-µs")
+			b.ReportMetric(0, "ns/op")
+		})
+	}
 }

@@ -140,6 +140,13 @@ type Config struct {
 	// (commitlog.Options.WarmSegments; broker.conf warmMapedFileEnable).
 	// The first segment is warmed before the run starts.
 	WarmSegments bool
+	// Retain (dledger mode, commit-log store) is how many bytes of commit
+	// log each node keeps: every 200 ms older segments are dropped, as
+	// far as raft has compacted its log (for that the nodes snapshot every
+	// 8,192 entries and keep 4,096 behind a snapshot). 0: no retention, the log only grows. Measures a
+	// group whose retention is deleting segments (recycled segments,
+	// commitlog/warm.go).
+	Retain int64
 	// Dir is where data goes (commitlog, dledger, embedded); "" means a
 	// fresh temporary directory removed after the run. A given Dir is
 	// kept. Default "".
@@ -312,6 +319,9 @@ func (c Config) Validate() error {
 	}
 	if c.Mode != ModeDLedger && c.LogStore != dledger.LogStoreCommitLog {
 		bad("--log-store applies to dledger mode only (the message store needs the commit log)")
+	}
+	if c.Retain != 0 && (c.Mode != ModeDLedger || c.LogStore != dledger.LogStoreCommitLog || c.Retain < 2*c.SegmentSize) {
+		bad("--retain %d applies to dledger mode with the commit-log store and must be at least two segments (%d)", c.Retain, 2*c.SegmentSize)
 	}
 	if c.SegmentSize < commitlog.MinSegmentSize || c.SegmentSize > commitlog.MaxSegmentSize || c.SegmentSize%4096 != 0 {
 		bad("--segment-size %d must be a multiple of 4096 in [%d, %d]", c.SegmentSize, commitlog.MinSegmentSize, int64(commitlog.MaxSegmentSize))

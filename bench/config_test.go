@@ -53,6 +53,8 @@ func TestConfigValidate(t *testing.T) {
 		{"log store on produce", ModeProduce, func(c *Config) { c.LogStore = dledger.LogStoreBolt }, []string{"--log-store applies to dledger mode only"}},
 		{"bad log store", ModeDLedger, func(c *Config) { c.LogStore = "sqlite" }, []string{`--log-store "sqlite"`}},
 		{"bad flush", ModeCommitLog, func(c *Config) { c.Flush = 9 }, []string{"--flush"}},
+		{"retain on produce", ModeProduce, func(c *Config) { c.Retain = 4 << 30 }, []string{"--retain 4294967296 applies to dledger mode"}},
+		{"retain under two segments", ModeDLedger, func(c *Config) { c.SegmentSize, c.Retain = 64<<20, 100<<20 }, []string{"at least two segments"}},
 		{"bad segment", ModeCommitLog, func(c *Config) { c.SegmentSize = 5000 }, []string{"--segment-size 5000"}},
 		{"record too big for segment", ModeCommitLog, func(c *Config) { c.SegmentSize, c.Size, c.Batch = 64<<10, 1024, 64 }, []string{"does not fit"}},
 		{"batch too big", ModeProduce, func(c *Config) { c.Batch, c.Size = 4096, 4096 }, []string{"does not fit a"}},

@@ -67,6 +67,9 @@ func startRaftGroup(ctx context.Context, cfg Config, dir string, logger *slog.Lo
 		nc.ID, nc.Peers, nc.Dir = peers[i].ID, peers, filepath.Join(dir, peers[i].ID)
 		nc.LogStore, nc.Flush, nc.SegmentSize = cfg.LogStore, cfg.Flush, cfg.SegmentSize
 		nc.WarmSegments = cfg.WarmSegments
+		if cfg.Retain > 0 {
+			nc.SnapshotInterval, nc.SnapshotThreshold, nc.TrailingLogs = 500*time.Millisecond, 8192, 4096
+		}
 		nc.Logger = logger
 		n, err := dledger.NewNode(nc, &countFSM{})
 		if err != nil {
@@ -151,5 +154,41 @@ func dledgerLoad(ctx context.Context, cfg Config, dir string, logger *slog.Logge
 		},
 	}
 	setup := []string{fmt.Sprintf("raft group %s..%s in %s, leader %s", g.nodes[0].ID(), g.nodes[len(g.nodes)-1].ID(), dir, leader.ID())}
-	return ld, func() error { g.close(); return nil }, setup, nil
+	stopRetention := func() {}
+	if cfg.Retain > 0 {
+		stopRetention = g.retain(cfg.Retain)
+	}
+	return ld, func() error { stopRetention(); g.close(); return nil }, setup, nil
+}
+
+// retain drops, every 200 ms on every node, the commit-log segments more
+// than keep bytes behind its end (LogStore.DropBefore keeps whatever raft
+// has not compacted yet) until the returned stop is called.
+func (g *raftGroup) retain(keep int64) (stop func()) {
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		t := time.NewTicker(200 * time.Millisecond)
+		defer t.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-t.C:
+			}
+			for _, n := range g.nodes {
+				if ls := n.LogStore(); ls != nil {
+					if target := ls.CommitLog().End() - keep; target > ls.CommitLog().Start() {
+						_, _ = ls.DropBefore(target) // a failure shows as a growing log, not a wrong result
+					}
+				}
+			}
+		}
+	}()
+	return func() {
+		close(done)
+		wg.Wait()
+	}
 }

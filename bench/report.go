@@ -42,6 +42,9 @@ func bannerLines(c Config, setup []string) [][2]string {
 	if c.WarmSegments {
 		warm = ", warm segments"
 	}
+	if c.Retain > 0 {
+		warm += fmt.Sprintf(", retaining %d B", c.Retain)
+	}
 	switch {
 	case c.Embedded:
 		add("target", "embedded: NameServer + three-node broker group in this process, 127.0.0.1 (flush %s, segment %d B%s)", c.Flush, c.SegmentSize, warm)
@@ -303,6 +306,7 @@ type JSONResult struct {
 	Flush     string  `json:"flush"`
 	LogStore  string  `json:"log_store,omitempty"`
 	Warm      bool    `json:"warm_segments,omitempty"`
+	Retain    int64   `json:"retain,omitempty"`
 	LoadAvg   string  `json:"load_avg"`
 	// CPUSec is the process's CPU time during the measured run (brokers
 	// or raft nodes included when in-process); CPUusPerMsg per message.
@@ -346,7 +350,7 @@ func (r *Result) JSON() JSONResult {
 		Size: c.Size, Producers: c.Producers, Inflight: c.Inflight, Batch: c.Batch, Coalesce: c.Coalesce,
 		Rate: c.Rate, Flush: c.Flush.String(), LoadAvg: loadAvg(), FirstErrors: r.Errors,
 		CPUSec: r.CPU.Seconds(), CPUusPerMsg: float64(r.CPUPerMsg().Nanoseconds()) / 1000,
-		Warm: c.WarmSegments,
+		Warm: c.WarmSegments, Retain: c.Retain,
 	}
 	if c.Mode == ModeDLedger {
 		j.LogStore = string(c.LogStore)

@@ -3,8 +3,11 @@ package bench
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"github.com/dledgermq/dledgermq/internal/testutil"
 	"log/slog"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -117,6 +120,23 @@ func TestRunDLedger(t *testing.T) {
 				t.Fatalf("log store not reported: %q\n%s", j.LogStore, out)
 			}
 		})
+	}
+}
+
+// TestRunDLedgerRetention: --retain drops the oldest commit-log segments
+// on every node while the group runs (once raft has compacted past them).
+func TestRunDLedgerRetention(t *testing.T) {
+	cfg := DefaultConfig(ModeDLedger)
+	cfg.Duration, cfg.Inflight, cfg.Size = 4*time.Second, 64, 100
+	cfg.SegmentSize, cfg.Retain, cfg.Dir = 64<<10, 256<<10, t.TempDir()
+	out, _ := run(t, cfg, 120*time.Second)
+	if !strings.Contains(out, "retaining 262144 B") {
+		t.Fatalf("retention not reported:\n%s", out)
+	}
+	for _, n := range []string{"n0", "n1", "n2"} {
+		if _, err := os.Stat(filepath.Join(cfg.Dir, n, "commitlog", "00000000000000000000")); !errors.Is(err, os.ErrNotExist) {
+			t.Fatalf("%s still has its first segment (err %v)", n, err)
+		}
 	}
 }
 

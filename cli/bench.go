@@ -98,6 +98,7 @@ func benchFlags(m bench.Mode) []cli.Flag {
 			&cli.StringFlag{Name: "flush", Value: "sync", Usage: "commit-log flush: sync (durable before the ack) or async"},
 			&cli.Int64Flag{Name: "segment-size", Value: def.SegmentSize, Usage: "commit-log segment size in bytes"},
 			&cli.BoolFlag{Name: "warm-segments", Usage: "write commit-log segments with zeros before use (broker.conf warmMapedFileEnable)"},
+			&cli.Int64Flag{Name: "retain", Usage: "dledger mode: bytes of commit log each node keeps, older segments dropped as raft compacts (0 = none)"},
 			&cli.StringFlag{Name: "dir", Usage: "data directory (default: a temporary one, removed afterwards)"},
 		)
 	}
@@ -143,6 +144,7 @@ func benchConfig(c *cli.Context, m bench.Mode) (bench.Config, error) {
 	set("log-store", func() { cfg.LogStore = dledger.LogStoreKind(c.String("log-store")) })
 	set("segment-size", func() { cfg.SegmentSize = c.Int64("segment-size") })
 	set("warm-segments", func() { cfg.WarmSegments = c.Bool("warm-segments") })
+	set("retain", func() { cfg.Retain = c.Int64("retain") })
 	set("dir", func() { cfg.Dir = c.String("dir") })
 	set("cpuprofile", func() { cfg.CPUProfile = c.String("cpuprofile") })
 	set("memprofile", func() { cfg.MemProfile = c.String("memprofile") })

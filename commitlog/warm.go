@@ -166,7 +166,8 @@ func (p *warmPacer) rate(written int64) int64 {
 	return min(max(need, minWarmRate), p.max)
 }
 
-// warmer prepares the segment after the active one.
+// warmer holds the spare file for the segment after the active one: one
+// its goroutine warmed (WarmSegments) or one DropBefore recycled.
 type warmer struct {
 	l    *Log
 	kick chan struct{}

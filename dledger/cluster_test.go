@@ -3,6 +3,7 @@ package dledger_test
 import (
 	"bytes"
 	"fmt"
+	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -259,6 +260,20 @@ func TestClusterWipeRejoin(t *testing.T) {
 	phys, _, _ = ls.Bounds()
 	if phys <= 1 {
 		t.Fatalf("retention dropped nothing (phys first %d)", phys)
+	}
+	// The dropped segment's file is the spare for the next segment
+	// (commitlog, "Recycled segments"); the log rolls into it.
+	spares := func() []string {
+		m, _ := filepath.Glob(filepath.Join(c.dirs[lead], "commitlog", "*.warm"))
+		return m
+	}
+	if len(spares()) != 1 {
+		t.Fatalf("spares after retention: %v, want one recycled segment", spares())
+	}
+	last = c.applyN("r", 300, 512) // ~170 KiB: past the next roll
+	c.verify(last)
+	if len(spares()) != 0 {
+		t.Fatalf("the roll did not use the recycled segment: %v", spares())
 	}
 
 	f2 := (lead + 2) % 3

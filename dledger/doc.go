@@ -40,8 +40,10 @@
 // on. A follower answers an AppendEntries only once its log is durable past
 // the request's entries (append_transport.go); the leader applies an entry,
 // and Node.Apply returns, only once its own copy is durable, and the commit
-// index it sends followers is capped at its durable index (durability.go
-// has the argument). FlushAsync trades this for latency: up to about
+// index it sends followers is capped at its durable index; both also wait
+// for the first entry of the leader's term, which is what commits entries
+// of earlier terms (durability.go has the argument). FlushAsync trades
+// this for latency: up to about
 // FlushInterval of acknowledged entries can be lost if a majority loses
 // power together.
 //
@@ -74,7 +76,8 @@
 //     gone. Segments, offsets and each entry's AppendedAt (the leader's clock)
 //     are identical on every replica, so a deterministic policy (age or
 //     offset) drops the same segments everywhere; replicas differ only
-//     transiently.
+//     transiently. The newest dropped segment's file becomes the next
+//     segment (commitlog, "Recycled segments"), which changes no offset.
 //  3. A snapshot carries the log range. Persist stores it compactly: the
 //     snapshot index's record offset and the offset just past it. When raft
 //     opens a snapshot to send it (InstallSnapshot), the snapshot store

@@ -183,6 +183,19 @@ type Config struct {
 	// commitlog.Options.WarmSegments): syncs of appended records then cost
 	// less, at the price of writing each segment twice. Default false.
 	WarmMapedFileEnable bool
+	// FileReservedTime is how long messages are kept (fileReservedTime,
+	// whole hours): commit-log segments whose messages are all older are
+	// dropped at the DeleteWhen hours, or at once while the disk is fuller
+	// than DiskMaxUsedSpaceRatio (store.Config.FileReservedTime). 0 keeps
+	// everything. Default 72 h.
+	FileReservedTime time.Duration
+	// DeleteWhen lists the hours, local time, at which expired segments
+	// are dropped (deleteWhen, "04" or "04;16"). Default "04".
+	DeleteWhen string
+	// DiskMaxUsedSpaceRatio is the percentage of the commit log's disk in
+	// use above which expired segments are dropped whatever the hour
+	// (diskMaxUsedSpaceRatio, 10-95). Default 75.
+	DiskMaxUsedSpaceRatio int
 	// DLedgerGroup, DLedgerPeers and DLedgerSelfID describe the Raft group
 	// (dLegerGroup, dLegerPeers "n0-127.0.0.1:40911;n1-...", dLegerSelfId;
 	// also spelled dLedger...). Defaults "", "", "".
@@ -252,6 +265,9 @@ func DefaultConfig() Config {
 		StorePathRootDir:               "store",
 		MappedFileSizeCommitLog:        1 << 30,
 		FlushDiskType:                  "SYNC_FLUSH",
+		FileReservedTime:               72 * time.Hour,
+		DeleteWhen:                     "04",
+		DiskMaxUsedSpaceRatio:          75,
 		ServerChannelMaxIdleTime:       120 * time.Second,
 		Server:                         remoting.DefaultServerConfig(),
 		Client:                         remoting.DefaultClientConfig(),
@@ -270,6 +286,15 @@ func (c Config) Validate() error {
 		bad("brokerName is empty")
 	} else if err := message.ValidateTopic(c.BrokerName); err != nil {
 		bad("brokerName %q: allowed characters are [%%|a-zA-Z0-9_-]", c.BrokerName)
+	}
+	if c.FileReservedTime < 0 {
+		bad("fileReservedTime %v is negative", c.FileReservedTime)
+	}
+	if _, err := ParseDeleteWhen(c.DeleteWhen); err != nil {
+		bad("%v", err)
+	}
+	if c.DiskMaxUsedSpaceRatio < 10 || c.DiskMaxUsedSpaceRatio > 95 {
+		bad("diskMaxUsedSpaceRatio %d not in [10, 95]", c.DiskMaxUsedSpaceRatio)
 	}
 	if c.BrokerClusterName == "" {
 		bad("brokerClusterName is empty")

@@ -51,8 +51,9 @@ brokerId=0
 namesrv.addr=127.0.0.1:9876;127.0.0.1:9877
 listenPort: 30911
 brokerIP1=127.0.0.1
-deleteWhen=04
+deleteWhen=04;16
 fileReservedTime=48
+diskMaxUsedSpaceRatio=80
 brokerRole=ASYNC_MASTER
 flushDiskType=ASYNC_FLUSH
 autoCreateTopicEnable=false
@@ -102,6 +103,9 @@ someTypoKey=1
 		{"self", cfg.DLedgerSelfID, "n2"},
 		{"follower id", cfg.FollowerBrokerID(""), int64(3)},
 		{"idle", cfg.ServerChannelMaxIdleTime, 90 * time.Second},
+		{"reserved", cfg.FileReservedTime, 48 * time.Hour},
+		{"deleteWhen", cfg.DeleteWhen, "04;16"},
+		{"disk ratio", cfg.DiskMaxUsedSpaceRatio, 80},
 	}
 	for _, c := range checks {
 		if g, w := c.got, c.want; !equalAny(g, w) {
@@ -109,13 +113,21 @@ someTypoKey=1
 		}
 	}
 	joined := strings.Join(warnings, "\n")
-	for _, want := range []string{"someTypoKey", "deleteWhen", "brokerRole", "enableDLegerCommitLog"} {
+	for _, want := range []string{"someTypoKey", "brokerRole", "enableDLegerCommitLog"} {
 		if !strings.Contains(joined, want) {
 			t.Errorf("no warning for %s: %v", want, warnings)
 		}
 	}
-	if len(warnings) != 5 {
-		t.Errorf("%d warnings, want 5: %v", len(warnings), warnings)
+	if len(warnings) != 3 {
+		t.Errorf("%d warnings, want 3: %v", len(warnings), warnings)
+	}
+	if h, err := ParseDeleteWhen(cfg.DeleteWhen); err != nil || !slices.Equal(h, []int{4, 16}) {
+		t.Errorf("ParseDeleteWhen(%q) = %v, %v", cfg.DeleteWhen, h, err)
+	}
+	for _, bad := range []string{"", "25", "4;x", ";"} {
+		if _, err := ParseDeleteWhen(bad); err == nil {
+			t.Errorf("ParseDeleteWhen(%q) accepted", bad)
+		}
 	}
 }
 

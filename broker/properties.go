@@ -85,6 +85,44 @@ func setSeconds(f func(c *Config) *time.Duration) setter {
 	}
 }
 
+// setHours reads fileReservedTime: an integer number of hours (a Go
+// duration such as "90m" is accepted too).
+func setHours(f func(c *Config) *time.Duration) setter {
+	return func(c *Config, v string) error {
+		if n, err := strconv.ParseInt(v, 10, 64); err == nil {
+			*f(c) = time.Duration(n) * time.Hour
+			return nil
+		}
+		d, err := time.ParseDuration(v)
+		if err != nil {
+			return fmt.Errorf("not hours or a duration: %q", v)
+		}
+		*f(c) = d
+		return nil
+	}
+}
+
+// ParseDeleteWhen reads deleteWhen: hours of the day separated by ";"
+// ("04", "04;16").
+func ParseDeleteWhen(v string) ([]int, error) {
+	var hours []int
+	for _, f := range strings.Split(v, ";") {
+		f = strings.TrimSpace(f)
+		if f == "" {
+			continue
+		}
+		h, err := strconv.Atoi(f)
+		if err != nil || h < 0 || h > 23 {
+			return nil, fmt.Errorf("deleteWhen %q: %q is not an hour in [0, 23]", v, f)
+		}
+		hours = append(hours, h)
+	}
+	if len(hours) == 0 {
+		return nil, fmt.Errorf("deleteWhen %q names no hour", v)
+	}
+	return hours, nil
+}
+
 // confKeys maps every broker.conf key we understand (old and new
 // spellings) to its setter.
 var confKeys = map[string]setter{
@@ -129,6 +167,9 @@ var confKeys = map[string]setter{
 	"flushDiskType":                   setString(func(c *Config) *string { return &c.FlushDiskType }),
 	"pageCacheWindowCommitLog":        setInt64(func(c *Config) *int64 { return &c.PageCacheWindowCommitLog }),
 	"warmMapedFileEnable":             setBool(func(c *Config) *bool { return &c.WarmMapedFileEnable }),
+	"fileReservedTime":                setHours(func(c *Config) *time.Duration { return &c.FileReservedTime }),
+	"deleteWhen":                      setString(func(c *Config) *string { return &c.DeleteWhen }),
+	"diskMaxUsedSpaceRatio":           setInt(func(c *Config) *int { return &c.DiskMaxUsedSpaceRatio }),
 	"dLegerGroup":                     setString(func(c *Config) *string { return &c.DLedgerGroup }),
 	"dLedgerGroup":                    setString(func(c *Config) *string { return &c.DLedgerGroup }),
 	"dLegerPeers":                     setString(func(c *Config) *string { return &c.DLedgerPeers }),
@@ -142,11 +183,11 @@ var confKeys = map[string]setter{
 // group replaces master/slave roles and HA; we have no thread pools to
 // size); LoadProperties accepts them with a softer warning.
 var ignoredKeys = map[string]bool{
-	"brokerRole": true, "deleteWhen": true, "fileReservedTime": true, "enableDLegerCommitLog": true,
+	"brokerRole": true, "enableDLegerCommitLog": true,
 	"brokerIP2": true, "haListenPort": true, "sendMessageThreadPoolNums": true, "useReentrantLockWhenPutMessage": true,
 	"waitTimeMillsInSendQueue": true, "flushIntervalCommitLog": true, "storePathConsumeQueue": true,
 	"storePathIndex": true, "storeCheckpoint": true, "abortFile": true, "mapedFileSizeConsumeQueue": true,
-	"mappedFileSizeConsumeQueue": true, "diskMaxUsedSpaceRatio": true, "maxTransferBytesOnMessageInMemory": true,
+	"mappedFileSizeConsumeQueue": true, "maxTransferBytesOnMessageInMemory": true,
 	"transientStorePoolEnable": true, "slaveReadEnable": true, "clusterTopicEnable": true, "brokerTopicEnable": true,
 	"rocketmqHome": true, "aclEnable": true, "enablePropertyFilter": true, "traceTopicEnable": true,
 	"msgTraceTopicName": true, "fetchNamesrvAddrByAddressServer": true, "rejectTransactionMessage": true,

@@ -114,6 +114,10 @@ func brokerConfigs(c *cli.Context, log *slog.Logger) (broker.Config, store.Confi
 	scfg.DLedger.SegmentSize = bcfg.MappedFileSizeCommitLog
 	scfg.DLedger.CacheWindow = bcfg.PageCacheWindowCommitLog
 	scfg.DLedger.WarmSegments = bcfg.WarmMapedFileEnable
+	scfg.FileReservedTime, scfg.DiskMaxUsedSpaceRatio = bcfg.FileReservedTime, bcfg.DiskMaxUsedSpaceRatio
+	if scfg.DeleteWhen, err = broker.ParseDeleteWhen(bcfg.DeleteWhen); err != nil {
+		return bcfg, store.Config{}, err
+	}
 	if bcfg.FlushDiskType == "ASYNC_FLUSH" {
 		scfg.DLedger.Flush = commitlog.FlushAsync
 	} else {

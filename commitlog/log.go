@@ -166,6 +166,9 @@ func (l *Log) DataOffset(recOff int64) int64 { return recOff + RecordHeaderSize 
 // SegmentSize returns the size of a segment file.
 func (l *Log) SegmentSize() int64 { return l.segSize }
 
+// Dir returns the log's directory.
+func (l *Log) Dir() string { return l.dir }
+
 // MaxRecordSize returns the largest data length Append accepts.
 func (l *Log) MaxRecordSize() int64 { return l.maxData }
 

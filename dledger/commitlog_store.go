@@ -572,6 +572,22 @@ func (s *LogStore) ReadEntryRecord(index uint64) (int64, []byte, error) {
 	return s.readRecordLocked(index)
 }
 
+// AppendedAt returns when entry index was appended by the leader that
+// proposed it (raft's AppendedAt, stored with the entry, so the same on
+// every replica) and its record's offset. The entry must be physically in
+// the commit log.
+func (s *LogStore) AppendedAt(index uint64) (time.Time, int64, error) {
+	off, data, err := s.ReadEntryRecord(index)
+	if err != nil {
+		return time.Time{}, 0, err
+	}
+	h, err := decodeEntryHeader(data)
+	if err != nil {
+		return time.Time{}, 0, err
+	}
+	return decodeTime(h.AppendedAt), off, nil
+}
+
 // Bounds reports the physical first index (records present), the logical
 // first index and the next index to append (0 if the store never held an
 // entry).

@@ -82,6 +82,24 @@ type Config struct {
 	// maxFilterMessageCount: 16000 bytes of 20-byte entries). Default 800.
 	MaxGetScan int
 
+	// FileReservedTime is how long messages are kept (broker.conf
+	// fileReservedTime, in hours): the retention loop drops the commit-log
+	// segments whose every entry its leader appended longer ago than this,
+	// at an hour listed in DeleteWhen or at once while the disk is fuller
+	// than DiskMaxUsedSpaceRatio (see retention.go). 0 keeps everything.
+	// Default 72 h (RocketMQ's).
+	FileReservedTime time.Duration
+	// DeleteWhen lists the hours of the day, local time, at which expired
+	// segments are dropped (deleteWhen, "04" or "04;16"). Default [4].
+	DeleteWhen []int
+	// DiskMaxUsedSpaceRatio is the percentage of the commit log's file
+	// system in use above which expired segments are dropped whatever the
+	// hour (diskMaxUsedSpaceRatio, 10-95). Default 75.
+	DiskMaxUsedSpaceRatio int
+	// RetentionInterval is how often the retention loop looks. Default
+	// 10 s (RocketMQ's cleanResourceInterval).
+	RetentionInterval time.Duration
+
 	// Clock gives the leader's store timestamp. It is called only on the
 	// leader, before a message is proposed, never while applying. Default
 	// time.Now.
@@ -109,6 +127,10 @@ func DefaultConfig() Config {
 		LeaderBarrierTimeout:       10 * time.Second,
 		MaxGetBytes:                256 << 10,
 		MaxGetScan:                 800,
+		FileReservedTime:           72 * time.Hour,
+		DeleteWhen:                 []int{4},
+		DiskMaxUsedSpaceRatio:      75,
+		RetentionInterval:          10 * time.Second,
 		Clock:                      time.Now,
 		FS:                         vfs.OS,
 	}
@@ -147,6 +169,20 @@ func (c Config) Validate() error {
 	}
 	if c.Dir == "" {
 		bad("Dir is empty")
+	}
+	if c.FileReservedTime < 0 {
+		bad("FileReservedTime %v is negative", c.FileReservedTime)
+	}
+	for _, h := range c.DeleteWhen {
+		if h < 0 || h > 23 {
+			bad("DeleteWhen hour %d not in [0, 23]", h)
+		}
+	}
+	if c.DiskMaxUsedSpaceRatio < 10 || c.DiskMaxUsedSpaceRatio > 95 {
+		bad("DiskMaxUsedSpaceRatio %d not in [10, 95]", c.DiskMaxUsedSpaceRatio)
+	}
+	if c.RetentionInterval < 10*time.Millisecond {
+		bad("RetentionInterval %v below 10ms", c.RetentionInterval)
 	}
 	if err := c.DLedger.Validate(); err != nil {
 		errs = append(errs, fmt.Errorf("%w: DLedger: %w", ErrConfig, err))

@@ -135,9 +135,10 @@ func Open(cfg Config) (_ *Store, err error) {
 			s.onNodeLeaderChange(dledger.LeaderChange{LeaderID: cfg.DLedger.ID, LeaderAddr: node.Addr(), IsLeader: true, Term: term})
 		}()
 	}
-	s.bg.Add(2)
+	s.bg.Add(3)
 	go s.flushLoop()
 	go s.repairLoop()
+	go s.retentionLoop()
 	return s, nil
 }
 

@@ -51,56 +51,33 @@ func setBool(f func(c *Config) *bool) setter {
 	}
 }
 
-// setMillis reads a RocketMQ "...Mills" value: an integer number of
-// milliseconds (a Go duration such as "1.5s" is accepted too).
+// setUnits reads a duration RocketMQ gives as an integer number of unit
+// (named units in errors); a Go duration such as "1.5s" is accepted too.
+func setUnits(unit time.Duration, units string, f func(c *Config) *time.Duration) setter {
+	return func(c *Config, v string) error {
+		if n, err := strconv.ParseInt(v, 10, 64); err == nil {
+			*f(c) = time.Duration(n) * unit
+			return nil
+		}
+		d, err := time.ParseDuration(v)
+		if err != nil {
+			return fmt.Errorf("not %s or a duration: %q", units, v)
+		}
+		*f(c) = d
+		return nil
+	}
+}
+
+// setMillis reads a RocketMQ "...Mills" value (milliseconds).
 func setMillis(f func(c *Config) *time.Duration) setter {
-	return func(c *Config, v string) error {
-		if n, err := strconv.ParseInt(v, 10, 64); err == nil {
-			*f(c) = time.Duration(n) * time.Millisecond
-			return nil
-		}
-		d, err := time.ParseDuration(v)
-		if err != nil {
-			return fmt.Errorf("not milliseconds or a duration: %q", v)
-		}
-		*f(c) = d
-		return nil
-	}
+	return setUnits(time.Millisecond, "milliseconds", f)
 }
 
-// setSeconds reads a RocketMQ "...Seconds" value: an integer number of
-// seconds (a Go duration such as "500ms" is accepted too).
-func setSeconds(f func(c *Config) *time.Duration) setter {
-	return func(c *Config, v string) error {
-		if n, err := strconv.ParseInt(v, 10, 64); err == nil {
-			*f(c) = time.Duration(n) * time.Second
-			return nil
-		}
-		d, err := time.ParseDuration(v)
-		if err != nil {
-			return fmt.Errorf("not seconds or a duration: %q", v)
-		}
-		*f(c) = d
-		return nil
-	}
-}
+// setSeconds reads a RocketMQ "...Seconds" value.
+func setSeconds(f func(c *Config) *time.Duration) setter { return setUnits(time.Second, "seconds", f) }
 
-// setHours reads fileReservedTime: an integer number of hours (a Go
-// duration such as "90m" is accepted too).
-func setHours(f func(c *Config) *time.Duration) setter {
-	return func(c *Config, v string) error {
-		if n, err := strconv.ParseInt(v, 10, 64); err == nil {
-			*f(c) = time.Duration(n) * time.Hour
-			return nil
-		}
-		d, err := time.ParseDuration(v)
-		if err != nil {
-			return fmt.Errorf("not hours or a duration: %q", v)
-		}
-		*f(c) = d
-		return nil
-	}
-}
+// setHours reads fileReservedTime (hours).
+func setHours(f func(c *Config) *time.Duration) setter { return setUnits(time.Hour, "hours", f) }
 
 // ParseDeleteWhen reads deleteWhen: hours of the day separated by ";"
 // ("04", "04;16").

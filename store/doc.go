@@ -136,7 +136,10 @@
 // (never past what Raft still needs, dledger.LogStore.DropBefore), then
 // consume-queue and index entries below the new log start. GetMessages
 // reports entries whose message is gone as MESSAGE_WAS_REMOVING and
-// offsets below a queue's new start as OFFSET_TOO_SMALL.
+// offsets below a queue's new start as OFFSET_TOO_SMALL. The retention
+// loop calls it with the offset of the first entry younger than
+// FileReservedTime, at the DeleteWhen hours or while the disk is too full
+// (retention.go).
 //
 // # Durability
 //

@@ -14,8 +14,9 @@ type ConnConfig struct {
 	// Limits bounds incoming frames; see Limits. Default DefaultLimits().
 	Limits Limits
 	// IdleTimeout closes a connection from which no frame has been read for
-	// this long (the effective bound is between 7/8 and 1 times the value).
-	// 0 disables it. Default 120 s, the Go client's read deadline.
+	// this long (the effective bound is between 7/8 and 1 times the value)
+	// while no request sent on it awaits an answer; a request waits as
+	// long as its own timeout. 0 disables it. Default 120 s, the Go client's read deadline.
 	IdleTimeout time.Duration
 	// WriteTimeout bounds one batch of writes to the socket; a peer that does
 	// not read for this long has its connection closed. 0 disables it.

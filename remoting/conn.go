@@ -218,6 +218,13 @@ func (c *Conn) unregister(op int32) bool {
 }
 
 // take removes and returns the pending call op.
+// awaitingResponses reports whether requests sent on c await answers.
+func (c *Conn) awaitingResponses() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return len(c.pending) > 0
+}
+
 func (c *Conn) take(op int32) *call {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -377,6 +384,12 @@ func (c *Conn) readLoop() {
 		}
 		cmd, err := fr.Next()
 		if err != nil {
+			if errors.Is(err, errBetweenFrames) && c.awaitingResponses() {
+				// Idle means nothing is going on: while this end waits for
+				// answers, the requests' own timeouts bound the wait.
+				deadlineSet = time.Time{}
+				continue
+			}
 			if cmd != nil && errors.Is(err, ErrIllegalRequest) {
 				c.refuse(cmd, err)
 				continue

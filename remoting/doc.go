@@ -37,7 +37,8 @@
 //
 // Every request is answered unless it carries FlagOneway (the Go client never
 // sets it, REMOTING.md §1.3). A connection from which no frame arrives for
-// IdleTimeout is closed. Either end may Invoke the other: a server sends
+// IdleTimeout, while none of its own requests awaits an answer, is closed.
+// Either end may Invoke the other: a server sends
 // NOTIFY_CONSUMER_IDS_CHANGED or CHECK_TRANSACTION_STATE with Conn.Invoke or
 // Conn.InvokeOneway on an accepted connection.
 //

@@ -1,6 +1,7 @@
 package remoting
 
 import (
+	"os"
 	"bufio"
 	"encoding/binary"
 	"errors"
@@ -161,10 +162,18 @@ func truncated(err error) error {
 }
 
 // Next decodes the next frame; see FrameReader for the results.
+// errBetweenFrames marks a read deadline that passed before any byte of
+// the next frame arrived.
+var errBetweenFrames = errors.New("remoting: deadline between frames")
+
 func (fr *FrameReader) Next() (*Command, error) {
 	if n, err := io.ReadFull(fr.r, fr.pre[:4]); err != nil {
 		if n == 0 && errors.Is(err, io.EOF) {
 			return nil, io.EOF
+		}
+		if n == 0 && errors.Is(err, os.ErrDeadlineExceeded) {
+			// Nothing of a frame consumed: Next may be called again.
+			return nil, fmt.Errorf("%w: %w", errBetweenFrames, err)
 		}
 		return nil, truncated(err)
 	}

@@ -428,6 +428,41 @@ func TestIdleConnectionDropped(t *testing.T) {
 	}
 }
 
+// TestIdleDeadlineWaitsForAnswers: a client whose idle deadline is shorter
+// than a request's answer keeps the connection and gets the answer; idle
+// again afterwards, it closes the connection.
+func TestIdleDeadlineWaitsForAnswers(t *testing.T) {
+	const idle = 200 * time.Millisecond
+	cfg, _ := testServerConfig()
+	_, addr := startServer(t, cfg, HandlerFunc(func(ctx context.Context, c *Conn, req *Command) *Command {
+		time.Sleep(3 * idle)
+		return NewResponse(req, Success, "")
+	}))
+	ccfg := testClientConfig()
+	ccfg.Conn.IdleTimeout = idle
+	cl := testClient(t, addr, ccfg)
+	ctx := ctxTimeout(t, 10*time.Second)
+	c0, err := cl.Conn(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err := cl.Invoke(ctx, NewRequest(HeartBeat, nil, nil))
+	if err != nil || resp.Code != int32(Success) {
+		t.Fatalf("slow answer: %v, %v", resp, err)
+	}
+	if c1, _ := cl.Conn(ctx); c1 != c0 {
+		t.Fatal("the connection was dropped while it waited for an answer")
+	}
+	select {
+	case <-c0.Done():
+	case <-time.After(5 * idle):
+		t.Fatal("an idle connection with nothing outstanding stayed open")
+	}
+	if err := c0.Err(); !errors.Is(err, ErrIdle) {
+		t.Fatalf("close reason %v, want ErrIdle", err)
+	}
+}
+
 func TestRequestOverLimitAnsweredMessageIllegal(t *testing.T) {
 	var handled atomic.Int32
 	cfg, logs := testServerConfig()

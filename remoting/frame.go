@@ -1,12 +1,12 @@
 package remoting
 
 import (
-	"os"
 	"bufio"
 	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
+	"os"
 )
 
 // Frame layout (REMOTING.md §1, FORMAT.md):

@@ -121,7 +121,7 @@ func (l *Log) DropBefore(off int64) (start int64, err error) {
 	// shared while it used one, and we held it exclusively above.
 	var errs []error
 	for i, s := range dropped {
-		if i == len(dropped)-1 && l.warm != nil && !l.opts.WarmSegments && l.recycle(s) {
+		if i == len(dropped)-1 && l.recycle(s) {
 			continue
 		}
 		if err := s.close(); err != nil {

@@ -212,12 +212,16 @@ func (w *warmer) take(base int64) (vfs.File, bool) {
 }
 
 // recycle makes dropped segment s's file the spare for the segment after
-// the active one (see "Recycled segments"), unless there is one already.
-// It reports whether it did; if not, the caller closes and removes s as
-// usual (its file may be gone already). Requires Log.mu.
+// the active one (see "Recycled segments"), unless recycling is off (no
+// spare holder, or the warmer prepares the spares) or there is a spare
+// already. It reports whether it took the file; if not, the caller closes
+// and removes s as usual (its file may be gone already). Requires Log.mu.
 func (l *Log) recycle(s *segment) bool {
-	next := l.nextBase()
 	w := l.warm
+	if w == nil || l.opts.WarmSegments {
+		return false
+	}
+	next := l.nextBase()
 	w.mu.Lock()
 	have := w.spare != nil && w.base == next
 	w.mu.Unlock()

@@ -130,14 +130,13 @@ type LogStore struct {
 	// retention (DropBefore) removes their segments.
 	physFirst uint64
 	cache     entryCache
-	// lastTerm is the term of the log's last entry and termStart the index
-	// of the first entry of that term in the log (0, 0 when empty): the
-	// durability gates wait for termStart too (durability.go, "Entries of
-	// earlier terms"). mark mirrors both for lock-free readers.
-	lastTerm, termStart uint64
-	mark                atomic.Pointer[termMark]
-	closed              bool
-	failed              error // sticky: a half-applied write left memory and disk apart
+	// mark is the term of the log's last entry and the index of the first
+	// entry of that term in the log (TermStart; nil or zero when empty):
+	// the durability gates wait for that entry too (durability.go,
+	// "Entries of earlier terms"). Written with mu held, read without.
+	mark   atomic.Pointer[termMark]
+	closed bool
+	failed error // sticky: a half-applied write left memory and disk apart
 
 	// dur tracks which entries are durable; under FlushSync the leader's
 	// batches are synced by its goroutine (durability.go).
@@ -447,7 +446,7 @@ func (s *LogStore) publishW(logs []*raft.Log, recs []commitlog.Record, offs []in
 		}
 		s.cache.put(l, offs[i], s.log.DataOffset(offs[i])+EntryHeaderSize+int64(len(l.Extensions)))
 		s.next = l.Index + 1
-		if l.Term != s.lastTerm {
+		if term, _ := s.TermStart(); l.Term != term {
 			s.setTermStartLocked(l.Term, l.Index)
 		}
 	}
@@ -514,7 +513,7 @@ func (s *LogStore) truncateLocked(index uint64) error {
 		s.failed = fmt.Errorf("dledger: truncate commit log at %d: %w", off, err)
 		return s.failed
 	}
-	if s.termStart >= index {
+	if _, start := s.TermStart(); start >= index {
 		s.findTermStartLocked()
 	}
 	s.noteReset(index-1, false)
@@ -577,15 +576,13 @@ func (s *LogStore) ReadEntryRecord(index uint64) (int64, []byte, error) {
 // every replica) and its record's offset. The entry must be physically in
 // the commit log.
 func (s *LogStore) AppendedAt(index uint64) (time.Time, int64, error) {
-	off, data, err := s.ReadEntryRecord(index)
-	if err != nil {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if err := s.checkOpenLocked(); err != nil {
 		return time.Time{}, 0, err
 	}
-	h, err := decodeEntryHeader(data)
-	if err != nil {
-		return time.Time{}, 0, err
-	}
-	return decodeTime(h.AppendedAt), off, nil
+	off, h, err := s.entryHeaderLocked(index)
+	return decodeTime(h.AppendedAt), off, err
 }
 
 // Bounds reports the physical first index (records present), the logical

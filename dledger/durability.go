@@ -143,17 +143,36 @@ func (s *LogStore) DurableIndex() uint64 { return s.dur.durableIdx.Load() }
 // WaitDurable blocks until entry index is durable in this store. It
 // returns at once under FlushAsync (whose acknowledgements do not wait for
 // syncs by design) and fails if a sync failed or the store closed.
-func (s *LogStore) WaitDurable(index uint64) error {
+func (s *LogStore) WaitDurable(index uint64) error { return s.waitDurable(index, false) }
+
+// waitApplicable blocks until the entries up to index may be applied: the
+// log is durable up to index and up to the first entry of its last term
+// (see "Entries of earlier terms").
+func (s *LogStore) waitApplicable(index uint64) error { return s.waitDurable(index, true) }
+
+// waitDurable is WaitDurable, and with termStart also waits for the first
+// entry of the log's last term. That bound is read afresh after every
+// change, so a tail cut back under the wait does not strand it; a bound
+// past written is a batch being published (termStart moves before written
+// does), whose sync wakes the wait.
+func (s *LogStore) waitDurable(index uint64, termStart bool) error {
 	if s.opts.Flush != commitlog.FlushSync {
 		return nil
 	}
-	if s.dur.durableIdx.Load() >= index {
+	target := func() uint64 {
+		if !termStart {
+			return index
+		}
+		_, start := s.TermStart()
+		return max(index, start)
+	}
+	if s.dur.durableIdx.Load() >= target() {
 		return nil
 	}
 	d := &s.dur
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	for d.durable < index {
+	for d.durable < target() {
 		if d.err != nil {
 			return d.err
 		}
@@ -209,41 +228,14 @@ func (s *LogStore) TermStart() (term, start uint64) {
 	return 0, 0
 }
 
-// waitApplicable blocks until the entries up to index may be applied: the
-// log is durable up to index and up to the first entry of its last term
-// (see "Entries of earlier terms"). The second bound is read afresh after
-// every change, so a tail cut back under the wait does not strand it.
-func (s *LogStore) waitApplicable(index uint64) error {
-	if s.opts.Flush != commitlog.FlushSync {
-		return nil
-	}
-	d := &s.dur
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	for {
-		_, start := s.TermStart()
-		if d.durable >= max(index, start) {
-			return nil
-		}
-		if d.err != nil {
-			return d.err
-		}
-		if d.written < index {
-			return fmt.Errorf("dledger: wait for entry %d, the log ends at %d: %w", index, d.written, raft.ErrLogNotFound)
-		}
-		// A bound past written is a batch being published (termStart moves
-		// before written does); its sync wakes this wait.
-		d.cond.Wait()
-	}
-}
-
+// setTermStartLocked records the log's last term and where it began.
+// Requires s.mu (write).
 func (s *LogStore) setTermStartLocked(term, index uint64) {
-	s.lastTerm, s.termStart = term, index
 	s.mark.Store(&termMark{term: term, start: index})
 }
 
-// findTermStartLocked sets lastTerm and termStart from the records in the
-// log, after it was cut back, recovered or restored. Terms never decrease
+// findTermStartLocked sets the log's last term and where it began from
+// the records in the log, after it was cut back, recovered or restored. Terms never decrease
 // along a raft log, so the first entry of the last term is found by binary
 // search. An entry whose term cannot be read counts as an earlier term,
 // which can only put termStart later: a gate that waits longer. Requires

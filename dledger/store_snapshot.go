@@ -171,18 +171,22 @@ func (s *LogStore) holdsLocked(index, term uint64, off int64) bool {
 // recordTermLocked reads entry index's record from the commit log and
 // returns its offset and term, if the log physically holds it.
 func (s *LogStore) recordTermLocked(index uint64) (int64, uint64, bool) {
+	off, h, err := s.entryHeaderLocked(index)
+	return off, h.Term, err == nil
+}
+
+// entryHeaderLocked reads entry index's record from the commit log and
+// returns its offset and decoded header. Requires s.mu (read).
+func (s *LogStore) entryHeaderLocked(index uint64) (int64, entryHeader, error) {
 	if index < s.physFirst || index >= s.next {
-		return 0, 0, false
+		return 0, entryHeader{}, fmt.Errorf("dledger: entry %d not in [%d, %d): %w", index, s.physFirst, s.next, raft.ErrLogNotFound)
 	}
 	off, data, err := s.readRecordLocked(index)
 	if err != nil {
-		return 0, 0, false
+		return 0, entryHeader{}, err
 	}
 	h, err := decodeEntryHeader(data)
-	if err != nil {
-		return 0, 0, false
-	}
-	return off, h.Term, true
+	return off, h, err
 }
 
 // continuesLocked reports whether the log starts exactly where a snapshot

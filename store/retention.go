@@ -54,22 +54,14 @@ func (s *Store) CommitLogBounds() (start, end int64) { return s.cl.Start(), s.cl
 // retentionLoop runs retainOnce every RetentionInterval until the store
 // stops.
 func (s *Store) retentionLoop() {
-	defer s.bg.Done()
 	if s.cfg.FileReservedTime <= 0 {
+		s.bg.Done()
 		return
 	}
-	t := time.NewTicker(s.cfg.RetentionInterval)
-	defer t.Stop()
-	for {
-		select {
-		case <-s.stop:
-			return
-		case <-t.C:
-		}
-		if _, err := s.retainOnce(time.Now()); err != nil && !s.closed.Load() {
-			s.logger.Warn("store: retention failed; will retry", "err", err, "retry", s.cfg.RetentionInterval)
-		}
-	}
+	s.every(s.cfg.RetentionInterval, "retention", func() error {
+		_, err := s.retainOnce(time.Now())
+		return err
+	})
 }
 
 // retainOnce drops the commit-log segments whose entries were all appended

@@ -187,16 +187,25 @@ func removeAll(fsys vfs.FS, dir string) error {
 
 // flushLoop makes the derived state durable every FlushInterval.
 func (s *Store) flushLoop() {
+	s.every(s.cfg.FlushInterval, "flushing derived state", func() error {
+		return errors.Join(s.cq.Flush(), s.ix.flush())
+	})
+}
+
+// every runs fn every interval until the store stops, logging its
+// failures (what names the work) unless the store is closing. It marks
+// the store's background work done when it returns.
+func (s *Store) every(interval time.Duration, what string, fn func() error) {
 	defer s.bg.Done()
-	t := time.NewTicker(s.cfg.FlushInterval)
+	t := time.NewTicker(interval)
 	defer t.Stop()
 	for {
 		select {
 		case <-s.stop:
 			return
 		case <-t.C:
-			if err := errors.Join(s.cq.Flush(), s.ix.flush()); err != nil && !s.closed.Load() {
-				s.logger.Warn("store: flushing derived state failed", "err", err)
+			if err := fn(); err != nil && !s.closed.Load() {
+				s.logger.Warn("store: "+what+" failed; will retry", "err", err, "retry", interval)
 			}
 		}
 	}

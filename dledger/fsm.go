@@ -51,11 +51,21 @@ type FSM interface {
 // node left unapplied; applyFuture turns it into an error.
 type notApplied struct{}
 
-// applyFuture is raft's ApplyFuture that reports notApplied as an error.
+// applyFuture is raft's ApplyFuture that reports notApplied, and a shut
+// down raft's answer for an entry it had dispatched, as "outcome unknown".
 type applyFuture struct{ raft.ApplyFuture }
 
 func (f applyFuture) Error() error {
 	if err := f.ApplyFuture.Error(); err != nil {
+		// raft answers ErrRaftShutdown both for a proposal it never took
+		// (Apply after shutdown: no index) and for entries it had committed
+		// when it stopped and could no longer hand to the FSM (processLogs):
+		// those have an index, and raft counted them committed, so they may
+		// well be stored. Only the first is a refusal.
+		if errors.Is(err, raft.ErrRaftShutdown) && f.ApplyFuture.Index() != 0 {
+			return fmt.Errorf("%w with entry %d committed but not applied, outcome unknown: %w: %w",
+				ErrClosed, f.ApplyFuture.Index(), raft.ErrLeadershipLost, err)
+		}
 		return err
 	}
 	if _, ok := f.ApplyFuture.Response().(notApplied); ok {

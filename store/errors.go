@@ -21,7 +21,11 @@ var (
 	// at-least-once, so a retry is allowed and may duplicate). Such errors
 	// also satisfy errors.Is(err, ErrNotLeader).
 	ErrLeadershipLost = errors.New("store: leadership lost, outcome unknown")
-	// ErrClosed is returned after Close (and for writes cut short by it).
+	// ErrClosed is returned after Close, and for writes Close refused
+	// before proposing them: nothing was written. A write Close cut short
+	// after proposing it gets an error wrapping ErrLeadershipLost too
+	// (outcome unknown); the broker answers the first SERVICE_NOT_AVAILABLE
+	// and the second SYSTEM_ERROR.
 	ErrClosed = errors.New("store: closed")
 	// ErrInvalid reports a bad argument: an invalid topic, a negative queue
 	// id, a message that fails message.Validate, an empty batch.

@@ -213,9 +213,12 @@ func (c *cluster) put(msgs []*message.MessageExt) ([]PutResult, bool) {
 			if err == nil {
 				return res, maybe
 			}
-			if errors.Is(err, ErrLeadershipLost) || errors.Is(err, ErrClosed) || errors.Is(err, context.DeadlineExceeded) {
+			// The contract the broker's answers rest on (errors.go): only
+			// ErrLeadershipLost and a timeout leave the outcome open; ErrClosed
+			// and ErrNotLeader alone mean nothing was written.
+			if errors.Is(err, ErrLeadershipLost) || errors.Is(err, context.DeadlineExceeded) {
 				maybe = true
-			} else if !errors.Is(err, ErrNotLeader) && !errors.Is(err, ErrBusy) {
+			} else if !errors.Is(err, ErrNotLeader) && !errors.Is(err, ErrBusy) && !errors.Is(err, ErrClosed) {
 				c.t.Errorf("put: %v", err)
 				return nil, maybe
 			}

@@ -233,21 +233,43 @@ func (b *Broker) sendResponse(req *remoting.Command, h *sendHeader, queueID int3
 }
 
 // storeErrorResponse maps a store error to a response code the client
-// handles: writes that may be retried get SYSTEM_ERROR / SERVICE_NOT_AVAILABLE
-// (both retried by the Go producer), invalid input MESSAGE_ILLEGAL.
+// handles (storeErrorCode), with the error as the remark.
 func (b *Broker) storeErrorResponse(req *remoting.Command, err error) *remoting.Command {
+	code, remark := storeErrorCode(err), err.Error()
+	switch code {
+	case remoting.ServiceNotAvailable:
+		remark = b.notLeaderRemark()
+	case remoting.SystemError:
+		switch {
+		case errors.Is(err, store.ErrLeadershipLost):
+			remark = "leadership lost, the write may or may not be stored: " + remark
+		case errors.Is(err, context.DeadlineExceeded), errors.Is(err, context.Canceled):
+			remark = "store write timed out, the write may or may not be stored: " + remark
+		default:
+			b.log.Warn("broker: store error", "code", req.RequestCode(), "err", err)
+		}
+	}
+	return remoting.NewResponse(req, code, remark)
+}
+
+// storeErrorCode is the response code for a failed store write. The codes
+// carry the write's outcome to the producer: SERVICE_NOT_AVAILABLE and
+// SYSTEM_BUSY say nothing was written (retry, elsewhere or later),
+// SYSTEM_ERROR that the write may be stored (store.ErrLeadershipLost, a
+// timeout after proposing, anything unexpected), MESSAGE_ILLEGAL that the
+// request itself is bad.
+func storeErrorCode(err error) remoting.ResponseCode {
 	switch {
 	case errors.Is(err, store.ErrInvalid), errors.Is(err, store.ErrTooLarge), errors.Is(err, ErrBadRequest):
-		return remoting.NewResponse(req, remoting.MessageIllegal, err.Error())
+		return remoting.MessageIllegal
 	case errors.Is(err, store.ErrLeadershipLost):
-		return remoting.NewResponse(req, remoting.SystemError, "leadership lost, the write may or may not be stored: "+err.Error())
+		return remoting.SystemError
 	case errors.Is(err, store.ErrNotLeader), errors.Is(err, store.ErrClosed), errors.Is(err, ErrClosed):
-		return remoting.NewResponse(req, remoting.ServiceNotAvailable, b.notLeaderRemark())
-	case errors.Is(err, context.DeadlineExceeded), errors.Is(err, context.Canceled):
-		return remoting.NewResponse(req, remoting.SystemError, "store write timed out: "+err.Error())
+		return remoting.ServiceNotAvailable
+	case errors.Is(err, store.ErrBusy):
+		return remoting.SystemBusy
 	}
-	b.log.Warn("broker: store error", "code", req.RequestCode(), "err", err)
-	return remoting.NewResponse(req, remoting.SystemError, err.Error())
+	return remoting.SystemError
 }
 
 // notLeaderRemark names the leader for a refused write.

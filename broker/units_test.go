@@ -2,11 +2,16 @@ package broker
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"testing"
 	"time"
 
+	"github.com/hashicorp/raft"
+
 	"github.com/dledgermq/dledgermq/message"
 	"github.com/dledgermq/dledgermq/namesrv"
+	"github.com/dledgermq/dledgermq/remoting"
 	"github.com/dledgermq/dledgermq/store"
 )
 
@@ -104,5 +109,31 @@ func TestTopicsVersionTracksContent(t *testing.T) {
 	b["T"] = namesrv.TopicConfig{TopicName: "T", ReadQueueNums: 4, WriteQueueNums: 4, Perm: 4}
 	if topicsVersion(a) == topicsVersion(b) || topicsVersion(a) < 0 {
 		t.Fatal("changed table, same version")
+	}
+}
+
+// TestStoreErrorCode: the response code tells the producer whether the
+// write may be stored; only SYSTEM_ERROR leaves that open, and every error
+// the store returns after proposing a write must map to it.
+func TestStoreErrorCode(t *testing.T) {
+	for _, c := range []struct {
+		name string
+		err  error
+		want remoting.ResponseCode
+	}{
+		{"not leader", fmt.Errorf("%w: %w", store.ErrNotLeader, raft.ErrNotLeader), remoting.ServiceNotAvailable},
+		{"closed before proposing", store.ErrClosed, remoting.ServiceNotAvailable},
+		{"broker closing", ErrClosed, remoting.ServiceNotAvailable},
+		{"leadership lost", fmt.Errorf("%w (%w): %w", store.ErrLeadershipLost, store.ErrNotLeader, raft.ErrLeadershipLost), remoting.SystemError},
+		{"stopped with the write proposed", fmt.Errorf("%w (%w): stopped", store.ErrLeadershipLost, store.ErrClosed), remoting.SystemError},
+		{"timed out after proposing", fmt.Errorf("store: write proposed, outcome unknown: %w", context.DeadlineExceeded), remoting.SystemError},
+		{"raft queue full", fmt.Errorf("%w: %w", store.ErrBusy, raft.ErrEnqueueTimeout), remoting.SystemBusy},
+		{"invalid", fmt.Errorf("%w: empty batch", store.ErrInvalid), remoting.MessageIllegal},
+		{"too large", store.ErrTooLarge, remoting.MessageIllegal},
+		{"unexpected", errors.New("disk on fire"), remoting.SystemError},
+	} {
+		if got := storeErrorCode(c.err); got != c.want {
+			t.Errorf("%s (%v): code %v, want %v", c.name, c.err, got, c.want)
+		}
 	}
 }

@@ -42,6 +42,7 @@ type Broker struct {
 	txnCheck txnChecker
 	locks    lockTable
 	followID int64
+	metrics  *metrics
 
 	term atomic.Uint64 // term of the last leadership this node reported
 
@@ -51,9 +52,10 @@ type Broker struct {
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
 
-	mu       sync.Mutex
-	started  bool
-	shutdown bool
+	mu         sync.Mutex
+	started    bool
+	shutdown   bool
+	metricsSrv *metricsServer // nil while the exporter is off
 }
 
 // New builds a broker over st. It listens at once (so Addr is known) but
@@ -101,7 +103,8 @@ func New(cfg Config, st MessageStore) (*Broker, error) {
 		execs[remoting.PullMessage] = remoting.NewGoExecutor(cfg.PullThreads)
 	}
 	scfg.Executors = execs
-	b.scfg, b.handler = scfg, b.mux()
+	b.metrics = newMetrics(b)
+	b.scfg, b.handler = scfg, b.metrics.instrument(b.mux())
 	b.server, err = b.newServer()
 	if err != nil {
 		_ = ln.Close()
@@ -182,7 +185,11 @@ func (b *Broker) Start() error {
 	if b.started {
 		return errors.New("broker: Start called twice")
 	}
-	b.started = true
+	ms, err := b.startMetrics()
+	if err != nil {
+		return err
+	}
+	b.started, b.metricsSrv = true, ms
 	b.store.OnArrive(b.onArrive)
 	b.store.OnLeaderChange(func(ch dledger.LeaderChange) {
 		if ch.IsLeader {
@@ -248,7 +255,7 @@ func (b *Broker) Shutdown(ctx context.Context) error {
 	}
 	var srvErr error
 	if started {
-		srvErr = b.server.Close()
+		srvErr = errors.Join(b.server.Close(), b.metricsSrv.close())
 	} else {
 		srvErr = b.ln.Close()
 	}

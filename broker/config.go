@@ -196,6 +196,15 @@ type Config struct {
 	// use above which expired segments are dropped whatever the hour
 	// (diskMaxUsedSpaceRatio, 10-95). Default 75.
 	DiskMaxUsedSpaceRatio int
+	// MetricsExporterType turns the Prometheus exporter on ("PROM", or
+	// RocketMQ's enum value 2) or off ("DISABLE", 0; the default) (RocketMQ
+	// 5's metricsExporterType; metrics.go lists the metrics).
+	MetricsExporterType string
+	// MetricsPromExporterHost and MetricsPromExporterPort are where the
+	// exporter listens (metricsPromExporterHost, default the broker's
+	// address; metricsPromExporterPort, default 5557; 0 picks a free port).
+	MetricsPromExporterHost string
+	MetricsPromExporterPort int
 	// DLedgerGroup, DLedgerPeers and DLedgerSelfID describe the Raft group
 	// (dLegerGroup, dLegerPeers "n0-127.0.0.1:40911;n1-...", dLegerSelfId;
 	// also spelled dLedger...). Defaults "", "", "".
@@ -268,6 +277,8 @@ func DefaultConfig() Config {
 		FileReservedTime:               72 * time.Hour,
 		DeleteWhen:                     "04",
 		DiskMaxUsedSpaceRatio:          75,
+		MetricsExporterType:            MetricsDisable,
+		MetricsPromExporterPort:        5557,
 		ServerChannelMaxIdleTime:       120 * time.Second,
 		Server:                         remoting.DefaultServerConfig(),
 		Client:                         remoting.DefaultClientConfig(),
@@ -295,6 +306,12 @@ func (c Config) Validate() error {
 	}
 	if c.DiskMaxUsedSpaceRatio < 10 || c.DiskMaxUsedSpaceRatio > 95 {
 		bad("diskMaxUsedSpaceRatio %d not in [10, 95]", c.DiskMaxUsedSpaceRatio)
+	}
+	if c.MetricsExporterType != MetricsDisable && c.MetricsExporterType != MetricsProm {
+		bad("metricsExporterType %q is not DISABLE or PROM (the only exporter served)", c.MetricsExporterType)
+	}
+	if c.MetricsPromExporterPort < 0 || c.MetricsPromExporterPort > 65535 {
+		bad("metricsPromExporterPort %d is not a port", c.MetricsPromExporterPort)
 	}
 	if c.BrokerClusterName == "" {
 		bad("brokerClusterName is empty")

@@ -110,6 +110,13 @@
 // The REMOTING.md §8 checklist and §9 code set, with where each item is
 // handled and tested, is the last section of FORMAT.md.
 //
+// # Metrics
+//
+// metricsExporterType=PROM serves Prometheus metrics over HTTP, named as
+// RocketMQ 5.1's where they have a counterpart; metrics.go lists them, their
+// labels and what bounds the labels' values (a client cannot create series
+// by sending unknown request codes or consumer groups).
+//
 // # Choices where RocketMQ leaves room
 //
 //   - QUERY_CONSUMER_OFFSET for a group without a stored offset answers

@@ -191,6 +191,7 @@ func (g *group) crash(i int) {
 	b.releaseGroupAddr("crash") // a dying process's sockets close at once
 	b.cancel()
 	_ = b.server.Close()
+	_ = b.metricsSrv.close()
 	b.lp.wakeAll()
 	b.wg.Wait()
 	b.stopLeaderServices()

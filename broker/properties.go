@@ -79,6 +79,25 @@ func setSeconds(f func(c *Config) *time.Duration) setter { return setUnits(time.
 // setHours reads fileReservedTime (hours).
 func setHours(f func(c *Config) *time.Duration) setter { return setUnits(time.Hour, "hours", f) }
 
+// setExporterType reads metricsExporterType: RocketMQ's enum by name or by
+// value (DISABLE 0, OTLP_GRPC 1, PROM 2, LOG 3); only DISABLE and PROM are
+// served, and Validate refuses the others by name.
+func setExporterType(c *Config, v string) error {
+	switch strings.ToUpper(v) {
+	case "0", "DISABLE":
+		c.MetricsExporterType = MetricsDisable
+	case "2", "PROM":
+		c.MetricsExporterType = MetricsProm
+	case "1", "OTLP_GRPC":
+		c.MetricsExporterType = "OTLP_GRPC"
+	case "3", "LOG":
+		c.MetricsExporterType = "LOG"
+	default:
+		return fmt.Errorf("not an exporter type (DISABLE, OTLP_GRPC, PROM, LOG): %q", v)
+	}
+	return nil
+}
+
 // ParseDeleteWhen reads deleteWhen: hours of the day separated by ";"
 // ("04", "04;16").
 func ParseDeleteWhen(v string) ([]int, error) {
@@ -154,6 +173,9 @@ var confKeys = map[string]setter{
 	"dLegerSelfId":                    setString(func(c *Config) *string { return &c.DLedgerSelfID }),
 	"dLedgerSelfId":                   setString(func(c *Config) *string { return &c.DLedgerSelfID }),
 	"serverChannelMaxIdleTimeSeconds": setSeconds(func(c *Config) *time.Duration { return &c.ServerChannelMaxIdleTime }),
+	"metricsExporterType":             setExporterType,
+	"metricsPromExporterHost":         setString(func(c *Config) *string { return &c.MetricsPromExporterHost }),
+	"metricsPromExporterPort":         setInt(func(c *Config) *int { return &c.MetricsPromExporterPort }),
 }
 
 // ignoredKeys are RocketMQ settings that have no meaning here (the Raft

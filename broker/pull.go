@@ -124,6 +124,7 @@ func (b *Broker) handlePull(ctx context.Context, c *remoting.Conn, req *remoting
 	if code == remoting.Success {
 		b.serveAsStoreHost(res.Body) // REMOTING.md §8 item 15
 		resp.Body = res.Body
+		b.metrics.pulled(h.topic, b.groupLabel(h.group), res.Count, len(res.Body))
 	}
 	return resp
 }

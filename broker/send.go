@@ -70,6 +70,7 @@ func (b *Broker) handleSend(ctx context.Context, c *remoting.Conn, req *remoting
 		}
 		return b.storeErrorResponse(req, err)
 	}
+	b.metrics.stored(msgs)
 	return b.sendResponse(req, h, queueID, msgs, res)
 }
 

@@ -42,6 +42,7 @@ func BrokerApp() *cli.App {
 			&cli.StringFlag{Name: "flush", Usage: "SYNC_FLUSH (an ack means synced on a majority) or ASYNC_FLUSH (flushDiskType)"},
 			&cli.Int64Flag{Name: "segment-size", Usage: "commit-log segment size in bytes (mappedFileSizeCommitLog); default 1 GiB"},
 			&cli.IntFlag{Name: "index-entries", Usage: "key-index entries per index file (maxIndexNum; slots = entries/4); default 20,000,000, a ~660 MB file"},
+			&cli.StringFlag{Name: "metrics-listen", Usage: "serve Prometheus metrics at http://host:port/metrics (metricsExporterType=PROM, metricsPromExporterHost, metricsPromExporterPort)"},
 			&cli.DurationFlag{Name: "election-timeout", Usage: "Raft heartbeat/election timeout; default from the dledger package (fails over in about 1 s)"},
 		}, append(logFlags(), testHookFlags()...)...),
 		Action: runBroker,
@@ -71,15 +72,18 @@ func brokerConfigs(c *cli.Context, log *slog.Logger) (broker.Config, store.Confi
 		bcfg.BrokerIP1 = "127.0.0.1"
 	}
 	if c.IsSet("listen") {
-		host, port, err := net.SplitHostPort(c.String("listen"))
+		host, port, err := hostPortFlag(c, "listen")
 		if err != nil {
-			return bcfg, store.Config{}, fmt.Errorf("--listen: %w", err)
+			return bcfg, store.Config{}, err
 		}
-		p, err := strconv.Atoi(port)
+		bcfg.BrokerIP1, bcfg.ListenPort = host, port
+	}
+	if c.IsSet("metrics-listen") {
+		host, port, err := hostPortFlag(c, "metrics-listen")
 		if err != nil {
-			return bcfg, store.Config{}, fmt.Errorf("--listen port %q: %w", port, err)
+			return bcfg, store.Config{}, err
 		}
-		bcfg.BrokerIP1, bcfg.ListenPort = host, p
+		bcfg.MetricsExporterType, bcfg.MetricsPromExporterHost, bcfg.MetricsPromExporterPort = broker.MetricsProm, host, port
 	}
 	setStr := func(flag string, dst *string) {
 		if c.IsSet(flag) {
@@ -135,6 +139,19 @@ func brokerConfigs(c *cli.Context, log *slog.Logger) (broker.Config, store.Confi
 	}
 	scfg.Logger = log
 	return bcfg, scfg, nil
+}
+
+// hostPortFlag reads a host:port flag.
+func hostPortFlag(c *cli.Context, flag string) (string, int, error) {
+	host, port, err := net.SplitHostPort(c.String(flag))
+	if err != nil {
+		return "", 0, fmt.Errorf("--%s: %w", flag, err)
+	}
+	p, err := strconv.Atoi(port)
+	if err != nil {
+		return "", 0, fmt.Errorf("--%s port %q: %w", flag, port, err)
+	}
+	return host, p, nil
 }
 
 // rocketmqPeers converts RocketMQ's dLedgerPeers "n0-host:port;n1-host:port"

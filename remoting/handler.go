@@ -53,6 +53,12 @@ func (m *ServeMux) HandleFunc(code RequestCode, f func(ctx context.Context, c *C
 	m.handlers[code] = HandlerFunc(f)
 }
 
+// Handles reports whether a handler is registered for code.
+func (m *ServeMux) Handles(code RequestCode) bool {
+	_, ok := m.handlers[code]
+	return ok
+}
+
 // ServeRemoting dispatches req to the handler registered for its code.
 func (m *ServeMux) ServeRemoting(ctx context.Context, c *Conn, req *Command) *Command {
 	if h, ok := m.handlers[RequestCode(req.Code)]; ok {

@@ -17,6 +17,9 @@ DATA=${DATA:-./data}
 # production brokers use the 1 GiB default. Likewise a 1,000,000-entry key
 # index file (~33 MB) instead of RocketMQ's 20,000,000 (~660 MB).
 SEGMENT=${SEGMENT:-268435456}
+# Prometheus metrics at http://127.0.0.1:5557/metrics (n0), 5558 (n1), 5559
+# (n2); METRICS=0 turns them off.
+METRICS=${METRICS:-1}
 mkdir -p "$DATA/logs"
 
 pids=()
@@ -40,7 +43,9 @@ setsid bin/namesrv --listen "$NAMESRV" >"$DATA/logs/namesrv.log" 2>&1 &
 pids+=($!)
 
 for i in 0 1 2; do
-  setsid bin/dledger-broker --id "n$i" --peers "$PEERS" \
+  metrics=()
+  if [ "$METRICS" != 0 ]; then metrics=(--metrics-listen "127.0.0.1:$((5557 + i))"); fi
+  setsid bin/dledger-broker --id "n$i" --peers "$PEERS" "${metrics[@]}" \
     --listen "127.0.0.1:1091$((i + 1))" --namesrv "$NAMESRV" \
     --broker-name broker-a --cluster DefaultCluster \
     --segment-size "$SEGMENT" --index-entries 1000000 --data "$DATA/n$i" >"$DATA/logs/broker-n$i.log" 2>&1 &
@@ -54,6 +59,7 @@ broker group    broker-a (cluster DefaultCluster), Raft peers $PEERS
   n1 clients    127.0.0.1:10912   data $DATA/n1
   n2 clients    127.0.0.1:10913   data $DATA/n2
 logs            $DATA/logs/
+metrics         http://127.0.0.1:5557/metrics (n0), :5558 (n1), :5559 (n2)$([ "$METRICS" != 0 ] || echo "; off (METRICS=0)")
 Point a RocketMQ client at the NameServer: producer.WithNameServer([]string{"$NAMESRV"}).
 Ctrl-C stops the group.
 INFO

@@ -110,7 +110,15 @@ func (s *Store) ConsumerOffset(group, topic string, queueID int32) (int64, bool)
 
 // ConsumerOffsets returns every committed offset of a group, sorted by topic
 // and queue.
-func (s *Store) ConsumerOffsets(group string) []OffsetCommit { return s.meta.offsetsOf(group) }
+func (s *Store) ConsumerOffsets(group string) []OffsetCommit {
+	return s.meta.offsetsWhere(func(g string) bool { return g == group })
+}
+
+// AllConsumerOffsets returns every committed offset of every group, sorted
+// by group, topic and queue.
+func (s *Store) AllConsumerOffsets() []OffsetCommit {
+	return s.meta.offsetsWhere(func(string) bool { return true })
+}
 
 // proposeMeta proposes a metadata entry and returns its apply result.
 func (s *Store) proposeMeta(ctx context.Context, data []byte) error {

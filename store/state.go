@@ -162,18 +162,19 @@ func (m *metaState) offset(group, topic string, id int32) (int64, bool) {
 	return v, ok
 }
 
-// offsetsOf returns every offset of a group, sorted by topic and queue.
-func (m *metaState) offsetsOf(group string) []OffsetCommit {
+// offsetsWhere returns the offsets of the groups group accepts, sorted by
+// group, topic and queue.
+func (m *metaState) offsetsWhere(group func(string) bool) []OffsetCommit {
 	m.mu.RLock()
 	var out []OffsetCommit
 	for k, v := range m.offsets {
-		if k.Group == group {
+		if group(k.Group) {
 			out = append(out, OffsetCommit{Group: k.Group, Topic: k.Topic, QueueID: k.QueueID, Offset: v})
 		}
 	}
 	m.mu.RUnlock()
 	slices.SortFunc(out, func(a, b OffsetCommit) int {
-		return cmp.Or(cmp.Compare(a.Topic, b.Topic), cmp.Compare(a.QueueID, b.QueueID))
+		return cmp.Or(cmp.Compare(a.Group, b.Group), cmp.Compare(a.Topic, b.Topic), cmp.Compare(a.QueueID, b.QueueID))
 	})
 	return out
 }

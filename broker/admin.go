@@ -11,13 +11,6 @@ import (
 	"github.com/dledgermq/dledgermq/store"
 )
 
-// Request codes not in the remoting table because no client we target sends
-// them (RocketMQ RequestCode values).
-const (
-	getAllTopicConfig       remoting.RequestCode = 21
-	getEarliestMsgStoreTime remoting.RequestCode = 32
-)
-
 // handleCreateTopic serves UPDATE_AND_CREATE_TOPIC (17): create or replace
 // a topic, then register it with the NameServers at once.
 func (b *Broker) handleCreateTopic(ctx context.Context, c *remoting.Conn, req *remoting.Command) *remoting.Command {

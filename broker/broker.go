@@ -43,6 +43,7 @@ type Broker struct {
 	locks    lockTable
 	followID int64
 	metrics  *metrics
+	stats    *runtimeStats
 
 	term atomic.Uint64 // term of the last leadership this node reported
 
@@ -103,7 +104,7 @@ func New(cfg Config, st MessageStore) (*Broker, error) {
 		execs[remoting.PullMessage] = remoting.NewGoExecutor(cfg.PullThreads)
 	}
 	scfg.Executors = execs
-	b.metrics = newMetrics(b)
+	b.metrics, b.stats = newMetrics(b), newRuntimeStats(cfg.Now())
 	b.scfg, b.handler = scfg, b.metrics.instrument(b.mux())
 	b.server, err = b.newServer()
 	if err != nil {
@@ -206,6 +207,7 @@ func (b *Broker) Start() error {
 	b.goRun(func() { b.reg.run(b.ctx) })
 	b.goRun(b.roleLoop)
 	b.goRun(b.housekeeping)
+	b.goRun(b.statsLoop)
 	b.log.Info("broker: started", "addr", b.addrStr, "cluster", b.cfg.BrokerClusterName, "namesrv", b.cfg.NamesrvAddrs())
 	return nil
 }

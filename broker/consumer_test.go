@@ -223,7 +223,7 @@ func testOffsets(t *testing.T, g *group) {
 	if v := get(remoting.SearchOffsetByTimestamp, map[string]string{"topic": topic, "queueId": "0", "timestamp": "0"}); v != 0 {
 		t.Fatalf("search ts 0: %d", v)
 	}
-	earliest := extInt(t, invoke(t, c, remoting.NewRequest(getEarliestMsgStoreTime, tq, nil)), "timestamp")
+	earliest := extInt(t, invoke(t, c, remoting.NewRequest(remoting.GetEarliestMsgStoreTime, tq, nil)), "timestamp")
 	if now := time.Now().UnixMilli(); earliest <= 0 || earliest > now || earliest < now-60_000 {
 		t.Fatalf("earliest store time %d (now %d)", earliest, now)
 	}

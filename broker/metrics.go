@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -92,6 +93,9 @@ type metrics struct {
 	messagesOut, throughputOut *prometheus.CounterVec
 	rpcLatency                 *prometheus.HistogramVec
 	inCache                    sync.Map // [2]string{topic, message_type} -> *inSeries
+	// putTotal and getTotal count messages stored (as leader) and returned
+	// to pulls, for the runtime table (runtime_info.go).
+	putTotal, getTotal atomic.Int64
 }
 
 func newMetrics(b *Broker) *metrics {
@@ -142,6 +146,7 @@ func (m *metrics) in(topic, typ string) *inSeries {
 
 // stored counts the messages of one successful send.
 func (m *metrics) stored(msgs []*message.MessageExt) {
+	m.putTotal.Add(int64(len(msgs)))
 	var (
 		series   *inSeries
 		key      [2]string
@@ -177,6 +182,7 @@ func (m *metrics) pulled(topic, group string, count, bytes int) {
 	if count == 0 {
 		return
 	}
+	m.getTotal.Add(int64(count))
 	m.messagesOut.WithLabelValues(topic, group).Add(float64(count))
 	m.throughputOut.WithLabelValues(topic, group).Add(float64(bytes))
 }

@@ -25,10 +25,11 @@ func (b *Broker) mux() *remoting.ServeMux {
 	m.HandleFunc(remoting.UnlockBatchMQ, b.handleUnlockBatch)
 	m.HandleFunc(remoting.UpdateAndCreateTopic, b.handleCreateTopic)
 	m.HandleFunc(remoting.DeleteTopicInBroker, b.handleDeleteTopic)
-	m.HandleFunc(getAllTopicConfig, b.handleGetAllTopicConfig)
+	m.HandleFunc(remoting.GetAllTopicConfig, b.handleGetAllTopicConfig)
 	m.HandleFunc(remoting.GetAllSubscriptionGroupConfig, b.handleGetAllSubscriptionGroups)
-	m.HandleFunc(getEarliestMsgStoreTime, b.handleGetEarliestMsgStoreTime)
+	m.HandleFunc(remoting.GetEarliestMsgStoreTime, b.handleGetEarliestMsgStoreTime)
 	m.HandleFunc(remoting.QueryMessage, b.handleQueryMessage)
 	m.HandleFunc(remoting.ViewMessageByID, b.handleViewMessageByID)
+	m.HandleFunc(remoting.GetBrokerRuntimeInfo, b.handleGetBrokerRuntimeInfo)
 	return m
 }

@@ -236,7 +236,7 @@ func testAdmin(t *testing.T, g *group) {
 		return ok && rd.QueueDatas[0].WriteQueueNums == 3
 	})
 	lc := g.client(l, nil)
-	r := invoke(t, lc, remoting.NewRequest(getAllTopicConfig, nil, nil))
+	r := invoke(t, lc, remoting.NewRequest(remoting.GetAllTopicConfig, nil, nil))
 	if r.ResponseCode() != remoting.Success || !containsAll(string(r.Body), `"AdminTopic"`, `"TBW102"`, `"topicConfigTable"`) {
 		t.Fatalf("GET_ALL_TOPIC_CONFIG: %s %s", r.ResponseCode(), r.Body)
 	}

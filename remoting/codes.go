@@ -14,9 +14,12 @@ const (
 	QueryConsumerOffset           RequestCode = 14
 	UpdateConsumerOffset          RequestCode = 15
 	UpdateAndCreateTopic          RequestCode = 17
+	GetAllTopicConfig             RequestCode = 21
+	GetBrokerRuntimeInfo          RequestCode = 28
 	SearchOffsetByTimestamp       RequestCode = 29
 	GetMaxOffset                  RequestCode = 30
 	GetMinOffset                  RequestCode = 31
+	GetEarliestMsgStoreTime       RequestCode = 32
 	ViewMessageByID               RequestCode = 33
 	HeartBeat                     RequestCode = 34
 	UnregisterClient              RequestCode = 35
@@ -56,6 +59,9 @@ var requestCodeNames = map[RequestCode]string{
 	UpdateAndCreateTopic:          "UPDATE_AND_CREATE_TOPIC",
 	SearchOffsetByTimestamp:       "SEARCH_OFFSET_BY_TIMESTAMP",
 	GetMaxOffset:                  "GET_MAX_OFFSET",
+	GetAllTopicConfig:             "GET_ALL_TOPIC_CONFIG",
+	GetBrokerRuntimeInfo:          "GET_BROKER_RUNTIME_INFO",
+	GetEarliestMsgStoreTime:       "GET_EARLIEST_MSG_STORETIME",
 	GetMinOffset:                  "GET_MIN_OFFSET",
 	ViewMessageByID:               "VIEW_MESSAGE_BY_ID",
 	HeartBeat:                     "HEART_BEAT",

@@ -37,6 +37,33 @@ func (s *Store) DropBefore(phys int64) (int64, error) {
 // offset the next record would get.
 func (s *Store) CommitLogBounds() (start, end int64) { return s.cl.Start(), s.cl.End() }
 
+// EarliestAppendedAt returns when the leader appended the oldest entry the
+// commit log retains, skipping the group's bootstrap configuration, which
+// carries no time (false when there is none).
+func (s *Store) EarliestAppendedAt() (time.Time, bool) {
+	phys, _, next := s.ls.Bounds()
+	for i := phys; i < next && i < phys+8; i++ {
+		at, _, err := s.ls.AppendedAt(i)
+		if err != nil {
+			return time.Time{}, false
+		}
+		if !at.IsZero() {
+			return at, true
+		}
+	}
+	return time.Time{}, false
+}
+
+// DiskUsedRatio reports how full the commit log's file system is (0-1),
+// and whether it could tell.
+func (s *Store) DiskUsedRatio() (float64, bool) {
+	used, total, ok := diskBlocks(s.cl.Dir())
+	if !ok {
+		return 0, false
+	}
+	return float64(used) / float64(total), true
+}
+
 // Retention policy.
 //
 // RocketMQ deletes commit-log files older than fileReservedTime at the

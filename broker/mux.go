@@ -31,5 +31,6 @@ func (b *Broker) mux() *remoting.ServeMux {
 	m.HandleFunc(remoting.QueryMessage, b.handleQueryMessage)
 	m.HandleFunc(remoting.ViewMessageByID, b.handleViewMessageByID)
 	m.HandleFunc(remoting.GetBrokerRuntimeInfo, b.handleGetBrokerRuntimeInfo)
+	m.HandleFunc(remoting.DLedgerMembers, b.handleMembers)
 	return m
 }

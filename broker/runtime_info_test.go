@@ -124,4 +124,19 @@ func TestRuntimeInfo(t *testing.T) {
 	if kv := table(g.follower()); kv["dLedgerRole"] != "follower" || kv["msgPutTotalTodayNow"] != "0" {
 		t.Errorf("follower: role %q, puts %q", kv["dLedgerRole"], kv["msgPutTotalTodayNow"])
 	}
+
+	// DLEDGER_MEMBERS on a follower: its view of the group; a bad op or
+	// member address is refused before anything is proposed.
+	fc := g.client(g.follower(), nil)
+	resp := invoke(t, fc, remoting.NewRequest(remoting.DLedgerMembers, map[string]string{"op": "list"}, nil))
+	var reply MembersReply
+	if resp.ResponseCode() != remoting.Success || json.Unmarshal(resp.Body, &reply) != nil ||
+		len(reply.Members) != 3 || reply.Leader != g.peers[l].ID {
+		t.Errorf("members list: %s %q", resp.ResponseCode(), resp.Body)
+	}
+	for _, ext := range []map[string]string{{"op": "promote"}, {"op": "add", "id": "n9", "addr": "nowhere"}, {"op": "remove"}} {
+		if resp := invoke(t, fc, remoting.NewRequest(remoting.DLedgerMembers, ext, nil)); resp.ResponseCode() != remoting.MessageIllegal {
+			t.Errorf("members %v: %s %q, want MESSAGE_ILLEGAL", ext, resp.ResponseCode(), resp.Remark)
+		}
+	}
 }

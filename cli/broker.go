@@ -34,6 +34,7 @@ func BrokerApp() *cli.App {
 			&cli.StringFlag{Name: "config", Aliases: []string{"c"}, Usage: "broker.conf with RocketMQ property names"},
 			&cli.StringFlag{Name: "id", Usage: "this replica's Raft id, one of the --peers ids (dLedgerSelfId)"},
 			&cli.StringFlag{Name: "peers", Usage: "the group's Raft members: n0=host:port,n1=host:port,n2=host:port (dLedgerPeers)"},
+			&cli.BoolFlag{Name: "join", Usage: "with no data yet, wait to be added to a running group (members add) instead of bootstrapping one from --peers"},
 			&cli.StringFlag{Name: "listen", Usage: "client-facing address host:port (brokerIP1, listenPort); default 127.0.0.1:10911"},
 			&cli.StringFlag{Name: "namesrv", Usage: "NameServer addresses, separated by ';' or ',' (namesrvAddr)"},
 			&cli.StringFlag{Name: "data", Usage: "data directory (storePathRootDir)"},
@@ -45,7 +46,8 @@ func BrokerApp() *cli.App {
 			&cli.StringFlag{Name: "metrics-listen", Usage: "serve Prometheus metrics at http://host:port/metrics (metricsExporterType=PROM, metricsPromExporterHost, metricsPromExporterPort)"},
 			&cli.DurationFlag{Name: "election-timeout", Usage: "Raft heartbeat/election timeout; default from the dledger package (fails over in about 1 s)"},
 		}, append(logFlags(), testHookFlags()...)...),
-		Action: runBroker,
+		Action:   runBroker,
+		Commands: []*cli.Command{membersCommand()},
 	}
 }
 
@@ -115,6 +117,7 @@ func brokerConfigs(c *cli.Context, log *slog.Logger) (broker.Config, store.Confi
 	scfg.Dir = bcfg.StorePathRootDir
 	scfg.DLedger.ID = bcfg.DLedgerSelfID
 	scfg.DLedger.Peers = peers
+	scfg.DLedger.Join = c.Bool("join")
 	scfg.DLedger.SegmentSize = bcfg.MappedFileSizeCommitLog
 	scfg.DLedger.CacheWindow = bcfg.PageCacheWindowCommitLog
 	scfg.DLedger.WarmSegments = bcfg.WarmMapedFileEnable

@@ -80,6 +80,14 @@ type Config struct {
 	// Peers is the initial membership, used to bootstrap a group that has
 	// no state yet (see ParsePeers). Every node gets the same list. Required.
 	Peers []Peer
+	// Join makes a node without state wait to be added by the group's
+	// leader (Node.AddVoter) instead of bootstrapping from Peers. A node
+	// added to a running group, and a wiped node of a group whose membership
+	// changed since it was bootstrapped, must start with Join: bootstrapping
+	// would give it an index-1 configuration entry that differs from the
+	// group's under the same index and term. Peers must still name this
+	// node (its own address).
+	Join bool
 	// Dir holds the node's data: commitlog/, index/ (commit-log store),
 	// raft.db (bolt store), stable.db, snapshots/. Required.
 	Dir string

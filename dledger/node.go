@@ -60,7 +60,8 @@ type LeaderChange struct {
 // from cfg.Peers; a node with state resumes from it and never bootstraps.
 // A wiped node therefore bootstraps with the same configuration as the
 // others, which raft allows: its index-1 entry is identical to theirs and
-// the leader brings it up to date.
+// the leader brings it up to date. With cfg.Join a node without state does
+// not bootstrap; it waits for the leader to add it (membership changes).
 func NewNode(cfg Config, fsm FSM) (n *Node, err error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
@@ -141,7 +142,10 @@ func NewNode(cfg Config, fsm FSM) (n *Node, err error) {
 	if err != nil {
 		return nil, fmt.Errorf("dledger: inspect state: %w", err)
 	}
-	if !has {
+	switch {
+	case !has && cfg.Join:
+		logger.Info("dledger: no state; waiting for the group's leader to add this node", "addr", cfg.self().Addr)
+	case !has:
 		servers := make([]raft.Server, len(cfg.Peers))
 		for i, p := range cfg.Peers {
 			servers[i] = raft.Server{Suffrage: raft.Voter, ID: raft.ServerID(p.ID), Address: raft.ServerAddress(p.Addr)}

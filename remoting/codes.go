@@ -48,6 +48,9 @@ const (
 	SendReplyMessageV2            RequestCode = 325
 	PushReplyMessageToClient      RequestCode = 326
 	LitePullMessage               RequestCode = 361
+	// DLedgerMembers is ours (no RocketMQ code changes a DLedger group's
+	// membership): list, add or remove a member of a broker group.
+	DLedgerMembers RequestCode = 40001
 )
 
 var requestCodeNames = map[RequestCode]string{
@@ -59,6 +62,7 @@ var requestCodeNames = map[RequestCode]string{
 	UpdateAndCreateTopic:          "UPDATE_AND_CREATE_TOPIC",
 	SearchOffsetByTimestamp:       "SEARCH_OFFSET_BY_TIMESTAMP",
 	GetMaxOffset:                  "GET_MAX_OFFSET",
+	DLedgerMembers:                "DLEDGER_MEMBERS",
 	GetAllTopicConfig:             "GET_ALL_TOPIC_CONFIG",
 	GetBrokerRuntimeInfo:          "GET_BROKER_RUNTIME_INFO",
 	GetEarliestMsgStoreTime:       "GET_EARLIEST_MSG_STORETIME",

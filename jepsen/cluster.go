@@ -144,6 +144,7 @@ type Node struct {
 
 	mu   sync.Mutex
 	proc *Proc // nil before the first start
+	join bool  // start with --join (see RestartJoin)
 }
 
 // Proc returns the node's current process (nil if never started).
@@ -292,6 +293,9 @@ func (c *Cluster) startNode(n *Node, peers string) error {
 	if c.cfg.NodeArgs != nil {
 		args = append(args, c.cfg.NodeArgs(n.ID)...)
 	}
+	if n.join {
+		args = append(args, "--join")
+	}
 	p, err := StartProc(ProcSpec{Name: n.ID, Path: c.cfg.Bin.Broker, LogPath: c.run.LogPath(n.ID), Netns: c.ns, Args: args}, c.log)
 	if err != nil {
 		return err
@@ -378,6 +382,16 @@ func (c *Cluster) Restart(ctx context.Context, n *Node) error {
 		return err
 	}
 	return c.waitListening(ctx, n.ID, n.Client, n.Proc())
+}
+
+// RestartJoin is Restart with --join from now on: a node whose data was
+// wiped after the group's membership changed waits to be added back
+// instead of bootstrapping.
+func (c *Cluster) RestartJoin(ctx context.Context, n *Node) error {
+	n.mu.Lock()
+	n.join = true
+	n.mu.Unlock()
+	return c.Restart(ctx, n)
 }
 
 // Signal sends sig to a node's process (test hooks: SIGUSR1 transfers

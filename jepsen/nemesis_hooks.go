@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/dledgermq/dledgermq/remoting"
 )
 
 // Nemeses that use the broker's test hooks (cli/broker_testhooks.go),
@@ -318,4 +320,90 @@ func fillDisk(dir, path string, leave int64) error {
 	}
 	err = unix.Fallocate(int(f.Fd()), 0, 0, size)
 	return errors.Join(err, f.Close())
+}
+
+// ReplaceFollower, once, after up, plays the operator replacing a dead
+// replica (README, "Replacing a dead replica"): it kills a follower,
+// removes it from the group (DLEDGER_MEMBERS, forwarded to the leader),
+// lets the group run on two members for gap, wipes the replica's data,
+// starts it again with --join and adds it back. The rejoined replica must
+// end with an identical log (the final drain and the divergence check).
+func ReplaceFollower(up, gap Span) func(context.Context, *Env) error {
+	return func(ctx context.Context, env *Env) error {
+		if !Sleep(ctx, up.draw(env.Rand)) {
+			return nil
+		}
+		pctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		fs, err := pickFollower(env)(pctx)
+		cancel()
+		if err != nil {
+			return fmt.Errorf("replace-follower: %w", err)
+		}
+		n := fs[0]
+		if err := env.Fault("kill-follower", n.ID, func() error { return stopNode(env, n) }); err != nil {
+			return err
+		}
+		if err := env.Fault("remove-member", n.ID, func() error { return changeMember(env, "remove", n) }); err != nil {
+			return err
+		}
+		Sleep(ctx, gap.draw(env.Rand))
+		err = env.Fault("wipe-and-join", n.ID, func() error {
+			if err := os.RemoveAll(n.Data); err != nil {
+				return err
+			}
+			if err := os.MkdirAll(n.Data, 0o755); err != nil {
+				return err
+			}
+			rctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			defer cancel()
+			return env.Cluster.RestartJoin(rctx, n)
+		})
+		if err != nil {
+			return err
+		}
+		return env.Fault("add-member", n.ID, func() error { return changeMember(env, "add", n) })
+	}
+}
+
+// changeMember sends one DLEDGER_MEMBERS change for n to a running node
+// (which forwards it to the leader), retrying across leader changes for up
+// to 30 s: both changes are idempotent, so a retry after an unknown outcome
+// is safe.
+func changeMember(env *Env, op string, n *Node) error {
+	deadline := time.Now().Add(30 * time.Second)
+	var last error
+	for try := 0; time.Now().Before(deadline); try++ {
+		if try > 0 {
+			time.Sleep(500 * time.Millisecond)
+		}
+		for _, via := range env.Cluster.Nodes {
+			if via == n || !via.Running() {
+				continue
+			}
+			last = invokeMembers(env.Cluster.ClientConfig("nemesis").Remoting, via.Client.String(), op, n)
+			if last == nil {
+				return nil
+			}
+		}
+	}
+	return fmt.Errorf("members %s %s: %w", op, n.ID, last)
+}
+
+func invokeMembers(cfg remoting.ClientConfig, addr, op string, n *Node) error {
+	cl, err := remoting.NewClient(addr, cfg)
+	if err != nil {
+		return err
+	}
+	defer cl.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	resp, err := cl.Invoke(ctx, remoting.NewRequest(remoting.DLedgerMembers,
+		map[string]string{"op": op, "id": n.ID, "addr": n.Raft.String()}, nil))
+	if err != nil {
+		return err
+	}
+	if resp.ResponseCode() != remoting.Success {
+		return fmt.Errorf("%s: %s", resp.ResponseCode(), resp.Remark)
+	}
+	return nil
 }

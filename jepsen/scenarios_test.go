@@ -149,6 +149,12 @@ func TestScenarios(t *testing.T) {
 			}
 		}},
 		{name: "truncate-tail-follower", prep: func(sc *Scenario) { sc.Nemesis = TruncateTailFollower(up, down) }, verify: wantFault("truncate-tail")},
+		{name: "replace-follower", prep: func(sc *Scenario) {
+			sc.Nemesis = ReplaceFollower(Span{2 * time.Second, 3 * time.Second}, down)
+		}, verify: func(t *testing.T, out Outcome) {
+			wantFault("remove-member")(t, out)
+			wantFault("add-member")(t, out)
+		}},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

@@ -42,6 +42,19 @@ func (b *Broker) handleQueryConsumerOffset(ctx context.Context, c *remoting.Conn
 	if !b.store.LeaderReady() {
 		return b.forwardOrRefuse(ctx, c, req)
 	}
+	// And only while it still leads: a leader cut off from the others
+	// believes it leads until its lease runs out, while a new one acks
+	// commits it never sees (found by the jepsen isolate-leader scenario,
+	// JEPSEN.md finding 9). A heartbeat round to a majority rules that out.
+	vctx, cancel := context.WithTimeout(ctx, b.cfg.WriteTimeout)
+	err := b.store.VerifyLeader(vctx)
+	cancel()
+	if err != nil {
+		if errors.Is(err, store.ErrNotLeader) {
+			return b.forwardOrRefuse(ctx, c, req)
+		}
+		return remoting.NewResponse(req, remoting.SystemError, "leadership not confirmed: "+err.Error())
+	}
 	off, ok := b.store.ConsumerOffset(group, topic, qid)
 	if !ok {
 		return remoting.NewResponse(req, remoting.QueryNotFound, "Not found, maybe this group consumer boot first")

@@ -35,6 +35,9 @@ type MessageStore interface {
 	OnArrive(fn store.ArriveFunc)
 	OnLeaderChange(fn func(dledger.LeaderChange))
 	LeaderReady() bool
+	// VerifyLeader confirms leadership with a majority before a read that
+	// must not be stale (store.ErrNotLeader when it fails).
+	VerifyLeader(ctx context.Context) error
 	Leader() (id, addr string)
 
 	// Close transfers leadership (on a leader) and stops the store.

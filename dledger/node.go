@@ -332,6 +332,11 @@ func (n *Node) Barrier(timeout time.Duration) error {
 	return n.store.WaitWritten()
 }
 
+// VerifyLeader confirms with a majority that this node is still the
+// leader (a heartbeat round; raft's VerifyLeader). The future may go
+// unanswered if the node stops: bound the wait (see store.VerifyLeader).
+func (n *Node) VerifyLeader() error { return n.raft.VerifyLeader().Error() }
+
 // TransferLeadership hands leadership to the most up-to-date follower.
 func (n *Node) TransferLeadership() error { return n.raft.LeadershipTransfer().Error() }
 

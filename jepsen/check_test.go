@@ -191,6 +191,11 @@ func TestCheckConsumerOffsets(t *testing.T) {
 					t.Fatalf("%+v", c)
 				}
 			}},
+		{name: "unknown commit landing after a later acked one", b: (&builder{}).commit(1, "g", q0, 3).add(1, Info, KindCommitOffset, nil).
+			commit(1, "g", q0, 8).commitOK(1).query(2, "g", q0).queryOK(2, 8).query(2, "g", q0).queryOK(2, 3), valid: true},
+		{name: "read below an acked commit with an unknown commit of another value", b: (&builder{}).commit(1, "g", q0, 3).commitOK(1).
+			commit(1, "g", q0, 5).add(1, Info, KindCommitOffset, nil).commit(1, "g", q0, 8).commitOK(1).
+			query(2, "g", q0).queryOK(2, 3), valid: false},
 		{name: "phantom offset", b: (&builder{}).commit(1, "g", q0, 3).commitOK(1).query(2, "g", q0).queryOK(2, 42), valid: false},
 		{name: "failed commit seen", b: (&builder{}).commit(1, "g", q0, 3).add(1, Fail, KindCommitOffset, nil).
 			query(2, "g", q0).queryOK(2, 3), valid: false},

@@ -103,6 +103,34 @@ func (s *Store) CommitOffsets(ctx context.Context, commits []OffsetCommit) error
 	return err
 }
 
+// VerifyLeader confirms, with a heartbeat round to a majority, that this
+// replica still leads: after it returns nil, every write acknowledged by
+// any leader before the call is applied here, so a read of the applied
+// state is not stale (a leader cut off from the others keeps believing it
+// leads until its lease runs out). ErrNotLeader when it does not lead (or
+// no longer does); bounded by ctx and by the node stopping.
+func (s *Store) VerifyLeader(ctx context.Context) error {
+	if s.closed.Load() {
+		return ErrClosed
+	}
+	if !s.node.IsLeader() {
+		return ErrNotLeader
+	}
+	done := make(chan error, 1)
+	go func() { done <- s.node.VerifyLeader() }()
+	select {
+	case err := <-done:
+		if err != nil {
+			return fmt.Errorf("%w: leadership not confirmed: %w", ErrNotLeader, err)
+		}
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("store: leadership not confirmed: %w", ctx.Err())
+	case <-s.node.Stopped():
+		return ErrClosed
+	}
+}
+
 // ConsumerOffset returns a group's committed offset in a queue.
 func (s *Store) ConsumerOffset(group, topic string, queueID int32) (int64, bool) {
 	return s.meta.offset(group, topic, queueID)

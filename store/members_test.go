@@ -102,3 +102,32 @@ func TestReplaceMember(t *testing.T) {
 		}
 	}
 }
+
+// TestVerifyLeaderCutOff: a leader cut off from the others still believes
+// it leads until its lease runs out; VerifyLeader does not take its word
+// for it (the consumer-offset query path relies on that).
+func TestVerifyLeaderCutOff(t *testing.T) {
+	c := newCluster(t, 3, func(i int, cfg *Config) {
+		// A lease long enough to look at the leader inside it.
+		cfg.DLedger.HeartbeatTimeout, cfg.DLedger.ElectionTimeout = 2*time.Second, 2*time.Second
+		cfg.DLedger.LeaderLeaseTimeout = 2 * time.Second
+	})
+	l := c.leader()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := l.VerifyLeader(ctx); err != nil {
+		t.Fatalf("connected leader: %v", err)
+	}
+	l.Node().StreamLayer().Isolate(true)
+	defer l.Node().StreamLayer().Isolate(false)
+	if !l.IsLeader() {
+		t.Skip("the leader stepped down before it could be asked (lease expired on a slow machine)")
+	}
+	err := l.VerifyLeader(ctx)
+	if err == nil {
+		t.Fatal("a leader cut off from every follower confirmed its leadership")
+	}
+	if !errors.Is(err, ErrNotLeader) {
+		t.Fatalf("VerifyLeader: %v, want ErrNotLeader", err)
+	}
+}

@@ -114,20 +114,11 @@ type CorruptFollowerOutcome struct {
 // as ErrSystem).
 func FlipBitFollower(up Span, out *CorruptFollowerOutcome) func(context.Context, *Env) error {
 	return func(ctx context.Context, env *Env) error {
-		if !Sleep(ctx, up.draw(env.Rand)) {
-			return nil
-		}
-		pctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-		fs, err := pickFollower(env)(pctx)
-		cancel()
-		if err != nil {
-			return fmt.Errorf("flip-bit: %w", err)
-		}
-		n := fs[0]
-		out.Node = n.ID
-		if err := env.Fault("kill-follower", n.ID, func() error { return stopNode(env, n) }); err != nil {
+		n, err := killFollowerAfter(ctx, env, up, "flip-bit")
+		if n == nil || err != nil {
 			return err
 		}
+		out.Node = n.ID
 		err = env.Fault("flip-bit", n.ID, func() error {
 			seg, err := NewestSegment(segmentDir(n))
 			if err != nil {
@@ -176,18 +167,38 @@ func FlipBitFollower(up Span, out *CorruptFollowerOutcome) func(context.Context,
 			_ = env.Cluster.Kill(n)
 			return err
 		}
-		return env.Fault("wipe-and-rejoin", n.ID, func() error {
-			if err := os.RemoveAll(n.Data); err != nil {
-				return err
-			}
-			if err := os.MkdirAll(n.Data, 0o755); err != nil {
-				return err
-			}
-			rctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-			defer cancel()
-			return env.Cluster.Restart(rctx, n)
-		})
+		return env.Fault("wipe-and-rejoin", n.ID, func() error { return wipeAndStart(n, env.Cluster.Restart) })
 	}
+}
+
+// killFollowerAfter waits up, then picks a follower and kills it. It
+// returns a nil node when ctx ended first.
+func killFollowerAfter(ctx context.Context, env *Env, up Span, what string) (*Node, error) {
+	if !Sleep(ctx, up.draw(env.Rand)) {
+		return nil, nil
+	}
+	pctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	fs, err := pickFollower(env)(pctx)
+	cancel()
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", what, err)
+	}
+	n := fs[0]
+	return n, env.Fault("kill-follower", n.ID, func() error { return stopNode(env, n) })
+}
+
+// wipeAndStart removes a stopped node's data and starts it again with
+// start (Cluster.Restart or Cluster.RestartJoin).
+func wipeAndStart(n *Node, start func(context.Context, *Node) error) error {
+	if err := os.RemoveAll(n.Data); err != nil {
+		return err
+	}
+	if err := os.MkdirAll(n.Data, 0o755); err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	return start(ctx, n)
 }
 
 func tail(s string, n int) string {
@@ -330,34 +341,15 @@ func fillDisk(dir, path string, leave int64) error {
 // end with an identical log (the final drain and the divergence check).
 func ReplaceFollower(up, gap Span) func(context.Context, *Env) error {
 	return func(ctx context.Context, env *Env) error {
-		if !Sleep(ctx, up.draw(env.Rand)) {
-			return nil
-		}
-		pctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-		fs, err := pickFollower(env)(pctx)
-		cancel()
-		if err != nil {
-			return fmt.Errorf("replace-follower: %w", err)
-		}
-		n := fs[0]
-		if err := env.Fault("kill-follower", n.ID, func() error { return stopNode(env, n) }); err != nil {
+		n, err := killFollowerAfter(ctx, env, up, "replace-follower")
+		if n == nil || err != nil {
 			return err
 		}
 		if err := env.Fault("remove-member", n.ID, func() error { return changeMember(env, "remove", n) }); err != nil {
 			return err
 		}
 		Sleep(ctx, gap.draw(env.Rand))
-		err = env.Fault("wipe-and-join", n.ID, func() error {
-			if err := os.RemoveAll(n.Data); err != nil {
-				return err
-			}
-			if err := os.MkdirAll(n.Data, 0o755); err != nil {
-				return err
-			}
-			rctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-			defer cancel()
-			return env.Cluster.RestartJoin(rctx, n)
-		})
+		err = env.Fault("wipe-and-join", n.ID, func() error { return wipeAndStart(n, env.Cluster.RestartJoin) })
 		if err != nil {
 			return err
 		}

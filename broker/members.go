@@ -3,7 +3,6 @@ package broker
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 
 	"github.com/dledgermq/dledgermq/remoting"
@@ -18,16 +17,6 @@ import (
 // configuration after the change. `dledger-broker members` is the
 // operator's command (store/members.go says how to replace a replica).
 
-// memberStore is what the handler needs beyond MessageStore; *store.Store
-// provides it.
-type memberStore interface {
-	Members() ([]store.Member, error)
-	AddVoter(ctx context.Context, id, addr string) error
-	RemoveMember(ctx context.Context, id string) error
-}
-
-var _ memberStore = (*store.Store)(nil)
-
 // MembersReply is the body of a DLEDGER_MEMBERS answer.
 type MembersReply struct {
 	Leader  string         `json:"leader"`
@@ -35,18 +24,14 @@ type MembersReply struct {
 }
 
 func (b *Broker) handleMembers(ctx context.Context, c *remoting.Conn, req *remoting.Command) *remoting.Command {
-	ms, ok := b.store.(memberStore)
-	if !ok {
-		return remoting.NotSupported(req)
-	}
 	op, id, addr := req.Ext("op"), req.Ext("id"), req.Ext("addr")
 	var change func(context.Context) error
 	switch op {
 	case "", "list":
 	case "add":
-		change = func(ctx context.Context) error { return ms.AddVoter(ctx, id, addr) }
+		change = func(ctx context.Context) error { return b.store.AddVoter(ctx, id, addr) }
 	case "remove":
-		change = func(ctx context.Context) error { return ms.RemoveMember(ctx, id) }
+		change = func(ctx context.Context) error { return b.store.RemoveMember(ctx, id) }
 	default:
 		return remoting.NewResponse(req, remoting.MessageIllegal, fmt.Sprintf("op %q is not list, add or remove", op))
 	}
@@ -58,14 +43,11 @@ func (b *Broker) handleMembers(ctx context.Context, c *remoting.Conn, req *remot
 		err := change(wctx)
 		cancel()
 		if err != nil {
-			if errors.Is(err, store.ErrNotLeader) && !errors.Is(err, store.ErrLeadershipLost) {
-				return b.forwardOrRefuse(ctx, c, req)
-			}
-			return b.storeErrorResponse(req, err)
+			return b.writeFailed(ctx, c, req, err)
 		}
 		b.log.Info("broker: group membership changed", "op", op, "id", id, "addr", addr)
 	}
-	members, err := ms.Members()
+	members, err := b.store.Members()
 	if err != nil {
 		return b.storeErrorResponse(req, err)
 	}

@@ -16,10 +16,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
-	"github.com/dledgermq/dledgermq/dledger"
 	"github.com/dledgermq/dledgermq/message"
 	"github.com/dledgermq/dledgermq/remoting"
-	"github.com/dledgermq/dledgermq/store"
 )
 
 // Metrics.
@@ -69,16 +67,6 @@ const (
 	MetricsProm    = "PROM"
 )
 
-// metricsStore is what the scrape-time collector reads beyond
-// MessageStore; *store.Store provides it.
-type metricsStore interface {
-	Node() *dledger.Node
-	CommitLogBounds() (start, end int64)
-	AllConsumerOffsets() []store.OffsetCommit
-}
-
-var _ metricsStore = (*store.Store)(nil)
-
 // RocketMQ 5's message size buckets (1 KiB ... 4 MiB) and RPC latency
 // buckets (ms).
 var (
@@ -93,6 +81,7 @@ type metrics struct {
 	messagesOut, throughputOut *prometheus.CounterVec
 	rpcLatency                 *prometheus.HistogramVec
 	inCache                    sync.Map // [2]string{topic, message_type} -> *inSeries
+	outCache                   sync.Map // [2]string{topic, consumer_group} -> *outSeries
 	// putTotal and getTotal count messages stored (as leader) and returned
 	// to pulls, for the runtime table (runtime_info.go).
 	putTotal, getTotal atomic.Int64
@@ -130,18 +119,28 @@ type inSeries struct {
 	sizes           prometheus.Observer
 }
 
-// in returns the series of (topic, typ), looked up by label once.
-func (m *metrics) in(topic, typ string) *inSeries {
-	k := [2]string{topic, typ}
-	if s, ok := m.inCache.Load(k); ok {
-		return s.(*inSeries)
+// outSeries are the pulled-message series of one (topic, consumer group).
+type outSeries struct{ messages, bytes prometheus.Counter }
+
+// cached returns what cache holds under k, made by mk the first time: a
+// label lookup once per series instead of once per request.
+func cached[K comparable, V any](cache *sync.Map, k K, mk func() V) V {
+	if v, ok := cache.Load(k); ok {
+		return v.(V)
 	}
-	s, _ := m.inCache.LoadOrStore(k, &inSeries{
-		messages: m.messagesIn.WithLabelValues(topic, typ),
-		bytes:    m.throughputIn.WithLabelValues(topic, typ),
-		sizes:    m.messageSize.WithLabelValues(topic, typ),
+	v, _ := cache.LoadOrStore(k, mk())
+	return v.(V)
+}
+
+// in returns the series of (topic, typ).
+func (m *metrics) in(topic, typ string) *inSeries {
+	return cached(&m.inCache, [2]string{topic, typ}, func() *inSeries {
+		return &inSeries{
+			messages: m.messagesIn.WithLabelValues(topic, typ),
+			bytes:    m.throughputIn.WithLabelValues(topic, typ),
+			sizes:    m.messageSize.WithLabelValues(topic, typ),
+		}
 	})
-	return s.(*inSeries)
 }
 
 // stored counts the messages of one successful send.
@@ -183,8 +182,11 @@ func (m *metrics) pulled(topic, group string, count, bytes int) {
 		return
 	}
 	m.getTotal.Add(int64(count))
-	m.messagesOut.WithLabelValues(topic, group).Add(float64(count))
-	m.throughputOut.WithLabelValues(topic, group).Add(float64(bytes))
+	out := cached(&m.outCache, [2]string{topic, group}, func() *outSeries {
+		return &outSeries{m.messagesOut.WithLabelValues(topic, group), m.throughputOut.WithLabelValues(topic, group)}
+	})
+	out.messages.Add(float64(count))
+	out.bytes.Add(float64(bytes))
 }
 
 // instrument times every request mux answers. A request code mux does not
@@ -202,16 +204,14 @@ func (m *metrics) instrument(mux *remoting.ServeMux) remoting.Handler {
 		if !mux.Handles(req.RequestCode()) {
 			k.req = -1
 		}
-		o, ok := observers.Load(k)
-		if !ok {
+		o := cached(&observers, k, func() prometheus.Observer {
 			code := "other"
 			if k.req >= 0 {
 				code = strings.ToLower(req.RequestCode().String())
 			}
-			o, _ = observers.LoadOrStore(k, m.rpcLatency.WithLabelValues("remoting", code,
-				strings.ToLower(remoting.ResponseCode(resp.Code).String())))
-		}
-		o.(prometheus.Observer).Observe(float64(time.Since(start).Microseconds()) / 1000)
+			return m.rpcLatency.WithLabelValues("remoting", code, strings.ToLower(remoting.ResponseCode(resp.Code).String()))
+		})
+		o.Observe(float64(time.Since(start).Microseconds()) / 1000)
 		return resp
 	})
 }
@@ -247,10 +247,6 @@ func (sc *scrapeCollector) Describe(ch chan<- *prometheus.Desc) {
 
 func (sc *scrapeCollector) Collect(ch chan<- prometheus.Metric) {
 	b := sc.b
-	ms, ok := b.store.(metricsStore)
-	if !ok {
-		return
-	}
 	gauge := func(d *prometheus.Desc, v float64, labels ...string) {
 		ch <- prometheus.MustNewConstMetric(d, prometheus.GaugeValue, v, labels...)
 	}
@@ -260,7 +256,7 @@ func (sc *scrapeCollector) Collect(ch chan<- prometheus.Metric) {
 	if b.store.LeaderReady() {
 		type key struct{ topic, group string }
 		lag := map[key]int64{}
-		for _, o := range ms.AllConsumerOffsets() {
+		for _, o := range b.store.AllConsumerOffsets() {
 			if _, ok := b.store.Topic(o.Topic); !ok {
 				continue // offsets of a deleted topic are kept
 			}
@@ -271,9 +267,9 @@ func (sc *scrapeCollector) Collect(ch chan<- prometheus.Metric) {
 			gauge(descLag, float64(v), k.topic, k.group)
 		}
 	}
-	start, end := ms.CommitLogBounds()
+	start, end := b.store.CommitLogBounds()
 	gauge(descStorage, float64(end-start))
-	n := ms.Node()
+	n := b.store.Node()
 	if n == nil {
 		return
 	}

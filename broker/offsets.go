@@ -83,10 +83,7 @@ func (b *Broker) handleUpdateConsumerOffset(ctx context.Context, c *remoting.Con
 	defer cancel()
 	err := b.store.CommitOffsets(wctx, []store.OffsetCommit{{Group: group, Topic: topic, QueueID: qid, Offset: off}})
 	if err != nil {
-		if errors.Is(err, store.ErrNotLeader) && !errors.Is(err, store.ErrLeadershipLost) {
-			return b.forwardOrRefuse(ctx, c, req)
-		}
-		return b.storeErrorResponse(req, err)
+		return b.writeFailed(ctx, c, req, err)
 	}
 	return remoting.NewResponse(req, remoting.Success, "")
 }

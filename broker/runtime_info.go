@@ -110,6 +110,13 @@ func (r *runtimeStats) tps(w time.Duration) (put, get float64) {
 	return float64(newest.put-oldest.put) / secs, float64(newest.get-oldest.get) / secs
 }
 
+// mornings returns the totals at the last two local midnights.
+func (r *runtimeStats) mornings() (today, yesterday counts) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.today, r.yesterday
+}
+
 // statsLoop samples the totals every second until the broker stops.
 func (b *Broker) statsLoop() {
 	t := time.NewTicker(time.Second)
@@ -151,29 +158,18 @@ func (b *Broker) runtimeTable() map[string]string {
 	}
 	t["putTps"] = put[0] + " " + put[1] + " " + put[2]
 	t["getTransferedTps"] = get[0] + " " + get[1] + " " + get[2]
-	b.stats.mu.Lock()
-	t["msgPutTotalTodayMorning"], t["msgGetTotalTodayMorning"] = i64(b.stats.today.put), i64(b.stats.today.get)
-	t["msgPutTotalYesterdayMorning"], t["msgGetTotalYesterdayMorning"] = i64(b.stats.yesterday.put), i64(b.stats.yesterday.get)
-	b.stats.mu.Unlock()
-	if ms, ok := b.store.(metricsStore); ok {
-		start, end := ms.CommitLogBounds()
-		t["commitLogMinOffset"], t["commitLogMaxOffset"] = i64(start), i64(end)
+	today, yesterday := b.stats.mornings()
+	t["msgPutTotalTodayMorning"], t["msgGetTotalTodayMorning"] = i64(today.put), i64(today.get)
+	t["msgPutTotalYesterdayMorning"], t["msgGetTotalYesterdayMorning"] = i64(yesterday.put), i64(yesterday.get)
+	start, end := b.store.CommitLogBounds()
+	t["commitLogMinOffset"], t["commitLogMaxOffset"] = i64(start), i64(end)
+	if at, ok := b.store.EarliestAppendedAt(); ok {
+		t["earliestMessageTimeStamp"] = i64(at.UnixMilli())
 	}
-	if rs, ok := b.store.(runtimeStore); ok {
-		if at, ok := rs.EarliestAppendedAt(); ok {
-			t["earliestMessageTimeStamp"] = i64(at.UnixMilli())
-		}
-		if r, ok := rs.DiskUsedRatio(); ok {
-			t["commitLogDiskRatio"] = strconv.FormatFloat(r, 'f', 4, 64)
-		}
+	if r, ok := b.store.DiskUsedRatio(); ok {
+		t["commitLogDiskRatio"] = strconv.FormatFloat(r, 'f', 4, 64)
 	}
 	return t
-}
-
-// runtimeStore is what the runtime table reads beyond MessageStore.
-type runtimeStore interface {
-	EarliestAppendedAt() (time.Time, bool)
-	DiskUsedRatio() (float64, bool)
 }
 
 func (b *Broker) handleGetBrokerRuntimeInfo(_ context.Context, _ *remoting.Conn, req *remoting.Command) *remoting.Command {

@@ -64,11 +64,7 @@ func (b *Broker) handleSend(ctx context.Context, c *remoting.Conn, req *remoting
 	res, err := b.store.PutMessages(wctx, msgs)
 	cancel()
 	if err != nil {
-		if errors.Is(err, store.ErrNotLeader) && !errors.Is(err, store.ErrLeadershipLost) {
-			// Nothing was written: the leader can take it.
-			return b.forwardOrRefuse(ctx, c, req)
-		}
-		return b.storeErrorResponse(req, err)
+		return b.writeFailed(ctx, c, req, err)
 	}
 	b.metrics.stored(msgs)
 	return b.sendResponse(req, h, queueID, msgs, res)
@@ -231,6 +227,17 @@ func (b *Broker) sendResponse(req *remoting.Command, h *sendHeader, queueID int3
 		resp.SetExt("transactionId", msgs[0].UniqKey())
 	}
 	return resp
+}
+
+// writeFailed answers a write the store did not take. One it refused
+// before proposing (ErrNotLeader alone: nothing was written) goes to the
+// leader, as a follower's would; any other error is answered by
+// storeErrorResponse.
+func (b *Broker) writeFailed(ctx context.Context, c *remoting.Conn, req *remoting.Command, err error) *remoting.Command {
+	if errors.Is(err, store.ErrNotLeader) && !errors.Is(err, store.ErrLeadershipLost) {
+		return b.forwardOrRefuse(ctx, c, req)
+	}
+	return b.storeErrorResponse(req, err)
 }
 
 // storeErrorResponse maps a store error to a response code the client

@@ -2,14 +2,12 @@ package broker
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"math/rand/v2"
 	"strconv"
 
 	"github.com/dledgermq/dledgermq/message"
 	"github.com/dledgermq/dledgermq/remoting"
-	"github.com/dledgermq/dledgermq/store"
 )
 
 // handleSendBack serves CONSUMER_SEND_MSG_BACK (36), RocketMQ semantics: the
@@ -70,10 +68,7 @@ func (b *Broker) handleSendBack(ctx context.Context, c *remoting.Conn, req *remo
 	_, err = b.store.PutMessages(wctx, []*message.MessageExt{m})
 	cancel()
 	if err != nil {
-		if errors.Is(err, store.ErrNotLeader) && !errors.Is(err, store.ErrLeadershipLost) {
-			return b.forwardOrRefuse(ctx, c, req)
-		}
-		return b.storeErrorResponse(req, err)
+		return b.writeFailed(ctx, c, req, err)
 	}
 	return remoting.NewResponse(req, remoting.Success, "")
 }

@@ -2,6 +2,7 @@ package broker
 
 import (
 	"context"
+	"time"
 
 	"github.com/dledgermq/dledgermq/dledger"
 	"github.com/dledgermq/dledgermq/message"
@@ -39,6 +40,18 @@ type MessageStore interface {
 	// must not be stale (store.ErrNotLeader when it fails).
 	VerifyLeader(ctx context.Context) error
 	Leader() (id, addr string)
+
+	// Membership changes (leader only) and the group's configuration.
+	Members() ([]store.Member, error)
+	AddVoter(ctx context.Context, id, addr string) error
+	RemoveMember(ctx context.Context, id string) error
+
+	// What metrics and the runtime table read.
+	Node() *dledger.Node
+	CommitLogBounds() (start, end int64)
+	AllConsumerOffsets() []store.OffsetCommit
+	EarliestAppendedAt() (time.Time, bool)
+	DiskUsedRatio() (float64, bool)
 
 	// Close transfers leadership (on a leader) and stops the store.
 	Close() error

@@ -2,7 +2,6 @@ package broker
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"strconv"
 	"sync"
@@ -112,10 +111,7 @@ func (b *Broker) handleEndTransaction(ctx context.Context, c *remoting.Conn, req
 
 	done, err := b.endHalf(ctx, &half, kind == message.TransactionCommitType)
 	if err != nil {
-		if errors.Is(err, store.ErrNotLeader) && !errors.Is(err, store.ErrLeadershipLost) {
-			return b.forwardOrRefuse(ctx, c, req)
-		}
-		return b.storeErrorResponse(req, err)
+		return b.writeFailed(ctx, c, req, err)
 	}
 	if done {
 		return remoting.NewResponse(req, remoting.Success, "transaction already ended")

@@ -362,6 +362,7 @@ func ReplaceFollower(up, gap Span) func(context.Context, *Env) error {
 // to 30 s: both changes are idempotent, so a retry after an unknown outcome
 // is safe.
 func changeMember(env *Env, op string, n *Node) error {
+	cfg := env.Cluster.ClientConfig("nemesis").Remoting
 	deadline := time.Now().Add(30 * time.Second)
 	var last error
 	for try := 0; time.Now().Before(deadline); try++ {
@@ -372,7 +373,7 @@ func changeMember(env *Env, op string, n *Node) error {
 			if via == n || !via.Running() {
 				continue
 			}
-			last = invokeMembers(env.Cluster.ClientConfig("nemesis").Remoting, via.Client.String(), op, n)
+			last = invokeMembers(cfg, via.Client.String(), op, n)
 			if last == nil {
 				return nil
 			}

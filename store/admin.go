@@ -116,19 +116,16 @@ func (s *Store) VerifyLeader(ctx context.Context) error {
 	if !s.node.IsLeader() {
 		return ErrNotLeader
 	}
-	done := make(chan error, 1)
-	go func() { done <- s.node.VerifyLeader() }()
-	select {
-	case err := <-done:
-		if err != nil {
-			return fmt.Errorf("%w: leadership not confirmed: %w", ErrNotLeader, err)
-		}
-		return nil
-	case <-ctx.Done():
-		return fmt.Errorf("store: leadership not confirmed: %w", ctx.Err())
-	case <-s.node.Stopped():
+	how, err := s.awaitRaft(ctx, s.node.VerifyLeader)
+	switch {
+	case how == raftTimedOut:
+		return fmt.Errorf("store: leadership not confirmed: %w", err)
+	case how == raftStopped:
 		return ErrClosed
+	case err != nil:
+		return fmt.Errorf("%w: leadership not confirmed: %w", ErrNotLeader, err)
 	}
+	return nil
 }
 
 // ConsumerOffset returns a group's committed offset in a queue.

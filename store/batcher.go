@@ -294,26 +294,48 @@ func (s *Store) proposeDirect(ctx context.Context, data []byte) (any, error) {
 		return nil, ErrClosed
 	}
 	f := s.node.ApplyAsync(data, s.cfg.ApplyTimeout)
-	done := make(chan struct{})
-	go func() {
-		_ = f.Error()
-		close(done)
-	}()
-	select {
-	case <-done:
-	case <-ctx.Done():
-		return nil, fmt.Errorf("store: write proposed, outcome unknown: %w", ctx.Err())
-	case <-s.node.Stopped():
-		select {
-		case <-done:
-		default:
-			return nil, errStoppedInFlight
-		}
+	how, err := s.awaitRaft(ctx, f.Error)
+	switch how {
+	case raftTimedOut:
+		return nil, fmt.Errorf("store: write proposed, outcome unknown: %w", err)
+	case raftStopped:
+		return nil, errStoppedInFlight
 	}
-	if err := f.Error(); err != nil {
+	if err != nil {
 		return nil, mapRaftErr(err)
 	}
 	return f.Response(), nil
+}
+
+// How a raft call awaited by awaitRaft ended.
+type raftWait int
+
+const (
+	raftAnswered raftWait = iota // the call returned (its error, if any)
+	raftTimedOut                 // ctx ended first (ctx's error)
+	raftStopped                  // the node stopped first
+)
+
+// awaitRaft runs call, a hashicorp/raft call that may never return once the
+// node stops (its futures are then never answered, see batcher.abandon),
+// and waits for it, for ctx, or for the node to stop. An answer that is
+// already there when the node stops wins.
+func (s *Store) awaitRaft(ctx context.Context, call func() error) (raftWait, error) {
+	done := make(chan error, 1)
+	go func() { done <- call() }()
+	select {
+	case err := <-done:
+		return raftAnswered, err
+	case <-ctx.Done():
+		return raftTimedOut, ctx.Err()
+	case <-s.node.Stopped():
+		select {
+		case err := <-done:
+			return raftAnswered, err
+		default:
+			return raftStopped, nil
+		}
+	}
 }
 
 // errStoppedInFlight is the answer to a write proposed to Raft when the

@@ -75,18 +75,15 @@ func (s *Store) changeMembers(ctx context.Context, change func(timeout time.Dura
 		timeout = min(timeout, time.Until(d))
 	}
 	// raft answers a change only once it commits, and never if it stops
-	// first: wait for ctx and the node as well.
-	done := make(chan error, 1)
-	go func() { done <- change(timeout) }()
-	select {
-	case err := <-done:
-		if err != nil {
-			return fmt.Errorf("store: membership change: %w", mapRaftErr(err))
-		}
-		return nil
-	case <-ctx.Done():
-		return fmt.Errorf("store: membership change proposed, outcome unknown: %w", ctx.Err())
-	case <-s.node.Stopped():
+	// first.
+	how, err := s.awaitRaft(ctx, func() error { return change(timeout) })
+	switch {
+	case how == raftTimedOut:
+		return fmt.Errorf("store: membership change proposed, outcome unknown: %w", err)
+	case how == raftStopped:
 		return fmt.Errorf("store: membership change: %w", errStoppedInFlight)
+	case err != nil:
+		return fmt.Errorf("store: membership change: %w", mapRaftErr(err))
 	}
+	return nil
 }
